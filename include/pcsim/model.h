@@ -71,6 +71,8 @@ typedef struct pcs_layer_spec {
 	pcs_clamp clamp;
 	double sigma2;             /* error variance, > 0 */
 	pcs_start start;
+	double dt;                 /* local step of this layer's neurons, time units; 0 = dynamics.dt */
+	double tau_x;              /* time constant of this layer's x neurons, time units; 0 = dynamics.tau_x */
 	int line;                  /* line of the [layer NAME] header, for messages */
 } pcs_layer_spec;
 
@@ -120,6 +122,7 @@ typedef struct pcs_data_spec {
 	int test_count;                  /* 0 = all */
 	int xor_repeat;                  /* xor: copies of the 4 patterns per epoch */
 	double scale;                    /* idx: pixel value multiplier after /255 */
+	bool center;                     /* subtract each feature's training-set mean from both sets */
 } pcs_data_spec;
 
 typedef enum pcs_weights_every {
