@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Behaviour of the two neuron actors. Each reacts only to its own clock and
+ * to messages, and reads nothing but its own state and the last value
+ * received on each of its synapses.
+ *
+ * Representational neuron j (free):
+ *     tau_x dx/dt = -e_own + f'(x) * sum_i B_ji e_i
+ * Error neuron i of predicted layer B:
+ *     mu = sum_j W_ij f(x_j) + b,   tau_e de/dt = (x - mu) / sigma2 - e
+ *     (tau_e = 0: e = (x - mu) / sigma2, recomputed at the time of any
+ *     input change, once per time however many inputs changed)
+ * Plasticity while learning is on, integrated piecewise: before any input
+ * or own value changes, each neuron applies the rule over the time elapsed
+ * since its last update with the values that held during it (left-point
+ * Euler), so learning is continuous and needs no global step.
+ *
+ * Sample tags: the stimulus stamps each clamped value with the sample's
+ * tag and every message carries the newest tag its sender has seen. A free
+ * neuron whose own error neuron first reports a newer tag takes its start
+ * value (its prediction mu, carried by that message, or zero) at once.
+ * That is a local decision, not a global reset.
+ *
+ * State diagram of a representational neuron:
+ *     free --clamp msg--> clamped --unclamp msg--> free
+ * A clamped neuron does not step; its value changes only by clamp messages.
+ */
+#include <math.h>
+
+#include "neuron/activation.h"
+#include "runtime/net.h"
+
+
+void pcs_net_push(pcs_network *net, int64_t tick, const pcs_event *ev)
+{
+	if (pcs_sched_push(net->sched, tick, ev) != 0)
+		net->failed = true;
+}
+
+
+static void net_check_value(pcs_network *net, double v)
+{
+	if (!(fabs(v) <= net->divergence_limit))
+		net->diverged = true;
+}
+
+
+void pcs_x_advance_learning(pcs_network *net, pcs_layer_rt *layer, pcs_xneuron *xn, int64_t now)
+{
+	double h = pcs_time(now - xn->t_learn);
+
+	xn->t_learn = now;
+	if (!net->learning || h <= 0.0 || xn->rows == NULL)
+		return;
+	for (int r = 0; r < layer->n_out; r++) {
+		const pcs_edge_spec *spec = net->edges[layer->out_edges[r]].spec;
+		double rate_h = spec->learning_rate * h;
+
+		pcs_row_learn(&xn->rows[r], 1.0 - rate_h * spec->decay, rate_h * xn->fx);
+	}
+}
+
+
+void pcs_e_advance_learning(pcs_network *net, pcs_layer_rt *layer, pcs_eneuron *en, int64_t now)
+{
+	double h = pcs_time(now - en->t_learn);
+
+	en->t_learn = now;
+	if (!net->learning || h <= 0.0)
+		return;
+	for (int r = 0; r < layer->n_in; r++) {
+		const pcs_edge_spec *spec = net->edges[layer->in_edges[r]].spec;
+		double rate_h = spec->learning_rate * h;
+
+		pcs_row_learn(&en->rows[r], 1.0 - rate_h * spec->decay, rate_h * en->e);
+	}
+	en->bias += layer->bias_rate * h * en->e;
+}
+
+
+static void x_trace_send(pcs_network *net, pcs_layer_rt *layer, int j, double v, int64_t now)
+{
+	if (net->trace_events && layer->x[j].traced)
+		pcs_trace_event(net->trace, layer->x_id0 + j, pcs_time(now), v);
+}
+
+
+/* Sends f(x) up every outgoing edge and x to its own error neuron. */
+static void x_send(pcs_network *net, pcs_layer_rt *layer, int j, int64_t now)
+{
+	pcs_xneuron *xn = &layer->x[j];
+
+	xn->sent = xn->x;
+	net->messages++;
+	x_trace_send(net, layer, j, xn->x, now);
+	for (int r = 0; r < layer->n_out; r++) {
+		int k = layer->out_edges[r];
+		pcs_edge_rt *edge = &net->edges[k];
+
+		if (edge->delay == 0) {
+			pcs_deliver_up(net, k, j, xn->fx, xn->tag, now);
+		} else {
+			pcs_event ev = {.kind = PCS_EV_DELIVER_UP, .edge = (uint16_t)k,
+					.target = (uint32_t)j, .tag = xn->tag, .value = xn->fx};
+
+			pcs_net_push(net, now + edge->delay, &ev);
+		}
+	}
+	if (layer->e != NULL) {
+		pcs_eneuron *en = &layer->e[j];
+
+		pcs_e_advance_learning(net, layer, en, now);
+		en->x_in = xn->x;
+		if (xn->tag > en->tag)
+			en->tag = xn->tag;
+		net->synaptic_events++;
+		if (layer->tau_e_inv == 0.0 && !en->recompute_pending) {
+			pcs_event ev = {.kind = PCS_EV_RECOMPUTE_E, .edge = (uint16_t)layer->index,
+					.target = (uint32_t)j};
+
+			en->recompute_pending = true;
+			pcs_net_push(net, now, &ev);
+		}
+	}
+}
+
+
+static void x_set(pcs_layer_rt *layer, pcs_xneuron *xn, double x)
+{
+	xn->x = x;
+	pcs_activate(layer->spec->activation, layer->spec->leak, x, &xn->fx, &xn->dfx);
+}
+
+
+static void x_schedule_step(pcs_network *net, pcs_layer_rt *layer, int j, int64_t now)
+{
+	pcs_event ev = {.kind = PCS_EV_STEP_X, .edge = (uint16_t)layer->index,
+			.target = (uint32_t)j};
+
+	layer->x[j].step_pending = true;
+	pcs_net_push(net, now + layer->dt, &ev);
+}
+
+
+void pcs_x_step(pcs_network *net, pcs_layer_rt *layer, int j, int64_t now)
+{
+	pcs_xneuron *xn = &layer->x[j];
+	double feedback = 0.0;
+	double dx;
+
+	xn->step_pending = false;
+	if (xn->clamped)
+		return;
+
+	/* Learning first, over the interval that ends now, with the old f(x). */
+	pcs_x_advance_learning(net, layer, xn, now);
+	for (int r = 0; xn->rows != NULL && r < layer->n_out; r++)
+		feedback += pcs_row_sum(&xn->rows[r]);
+	dx = -xn->e_own + xn->dfx * feedback;
+	x_set(layer, xn, xn->x + pcs_time(layer->dt) * layer->tau_x_inv * dx);
+	net->neuron_steps++;
+	net_check_value(net, xn->x);
+
+	if (net->activity_every > 0 && xn->traced && ++xn->steps % (uint32_t)net->activity_every == 0)
+		pcs_trace_activity(net->trace, layer->x_id0 + j, pcs_time(now), xn->x);
+	if (net->send_threshold == 0.0 || fabs(xn->x - xn->sent) > net->send_threshold)
+		x_send(net, layer, j, now);
+	x_schedule_step(net, layer, j, now);
+}
+
+
+void pcs_x_clamp(pcs_network *net, pcs_layer_rt *layer, int j, double value, uint32_t tag,
+		 int64_t now)
+{
+	pcs_xneuron *xn = &layer->x[j];
+
+	pcs_x_advance_learning(net, layer, xn, now);
+	xn->clamped = true;
+	xn->tag = tag;
+	xn->start_tag = tag;
+	x_set(layer, xn, value);
+	x_send(net, layer, j, now);
+}
+
+
+void pcs_x_unclamp(pcs_network *net, pcs_layer_rt *layer, int j, int64_t now)
+{
+	pcs_xneuron *xn = &layer->x[j];
+
+	xn->clamped = false;
+	if (!xn->step_pending)
+		x_schedule_step(net, layer, j, now);
+}
+
+
+/* Message from the neuron's own error neuron: e, and mu for a start value. */
+static void x_receive_own(pcs_network *net, pcs_layer_rt *layer, int j, double e, double mu,
+			  uint32_t tag, int64_t now)
+{
+	pcs_xneuron *xn = &layer->x[j];
+
+	pcs_x_advance_learning(net, layer, xn, now);
+	xn->e_own = e;
+	net->synaptic_events++;
+	if (tag > xn->tag)
+		xn->tag = tag;
+	if (tag <= xn->start_tag || xn->clamped)
+		return;
+
+	xn->start_tag = tag;
+	if (layer->spec->start == PCS_START_KEEP)
+		return;
+	x_set(layer, xn, layer->spec->start == PCS_START_PREDICTION ? mu : 0.0);
+	x_send(net, layer, j, now);
+}
+
+
+void pcs_deliver_up(pcs_network *net, int edge_index, int j, double v, uint32_t tag, int64_t now)
+{
+	pcs_edge_rt *edge = &net->edges[edge_index];
+	pcs_layer_rt *to = &net->layers[edge->to];
+	bool instant = to->tau_e_inv == 0.0;
+
+	for (int i = 0; i < to->size; i++) {
+		pcs_eneuron *en = &to->e[i];
+
+		if (en->t_learn != now)
+			pcs_e_advance_learning(net, to, en, now);
+		pcs_row_receive(&en->rows[edge->w_row], j, v);
+		if (tag > en->tag)
+			en->tag = tag;
+		if (instant && !en->recompute_pending) {
+			pcs_event ev = {.kind = PCS_EV_RECOMPUTE_E, .edge = (uint16_t)to->index,
+					.target = (uint32_t)i};
+
+			en->recompute_pending = true;
+			pcs_net_push(net, now, &ev);
+		}
+	}
+	net->synaptic_events += (uint64_t)to->size;
+}
+
+
+void pcs_deliver_down(pcs_network *net, int edge_index, int i, double e, uint32_t tag, int64_t now)
+{
+	pcs_edge_rt *edge = &net->edges[edge_index];
+	pcs_layer_rt *from = &net->layers[edge->from];
+
+	for (int j = 0; j < from->size; j++) {
+		pcs_xneuron *xn = &from->x[j];
+
+		if (xn->t_learn != now)
+			pcs_x_advance_learning(net, from, xn, now);
+		pcs_row_receive(&xn->rows[edge->b_row], i, e);
+		if (tag > xn->tag)
+			xn->tag = tag;
+	}
+	net->synaptic_events += (uint64_t)from->size;
+}
+
+
+/* Sends e (and mu) to the partner and e down every incoming edge with feedback. */
+static void e_send(pcs_network *net, pcs_layer_rt *layer, int i, int64_t now)
+{
+	pcs_eneuron *en = &layer->e[i];
+
+	en->sent = en->e;
+	net->messages++;
+	if (net->trace_events && en->traced)
+		pcs_trace_event(net->trace, layer->e_id0 + i, pcs_time(now), en->e);
+	x_receive_own(net, layer, i, en->e, en->mu, en->tag, now);
+	for (int r = 0; r < layer->n_in; r++) {
+		int k = layer->in_edges[r];
+		pcs_edge_rt *edge = &net->edges[k];
+
+		if (edge->b_row < 0)
+			continue;
+		if (edge->delay == 0) {
+			pcs_deliver_down(net, k, i, en->e, en->tag, now);
+		} else {
+			pcs_event ev = {.kind = PCS_EV_DELIVER_DOWN, .edge = (uint16_t)k,
+					.target = (uint32_t)i, .tag = en->tag, .value = en->e};
+
+			pcs_net_push(net, now + edge->delay, &ev);
+		}
+	}
+}
+
+
+void pcs_e_update(pcs_network *net, pcs_layer_rt *layer, int i, int64_t now, bool step)
+{
+	pcs_eneuron *en = &layer->e[i];
+	double target, e_old = en->e;
+
+	pcs_e_advance_learning(net, layer, en, now);
+	en->mu = en->bias;
+	for (int r = 0; r < layer->n_in; r++)
+		en->mu += pcs_row_sum(&en->rows[r]);
+	target = (en->x_in - en->mu) * layer->sigma2_inv;
+	if (step)
+		en->e += pcs_time(layer->dt) * layer->tau_e_inv * (target - en->e);
+	else
+		en->e = target;
+	en->recompute_pending = false;
+	layer->energy += 0.5 * layer->sigma2 * (en->e * en->e - e_old * e_old);
+	net->neuron_steps++;
+	net_check_value(net, en->e);
+
+	if (net->activity_every > 0 && en->traced && ++en->steps % (uint32_t)net->activity_every == 0)
+		pcs_trace_activity(net->trace, layer->e_id0 + i, pcs_time(now), en->e);
+	if (net->send_threshold == 0.0 || fabs(en->e - en->sent) > net->send_threshold)
+		e_send(net, layer, i, now);
+	if (step) {
+		pcs_event ev = {.kind = PCS_EV_STEP_E, .edge = (uint16_t)layer->index,
+				.target = (uint32_t)i};
+
+		pcs_net_push(net, now + layer->dt, &ev);
+	}
+}

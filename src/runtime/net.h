@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal layout of a network: layers of representational (x) and error
+ * (e) neuron actors, the synapse rows they own, and the scheduler they run
+ * on. Per-neuron structs are plain hot data; what does not change during a
+ * run lives in the layer and edge structs.
+ *
+ * Ownership: an error neuron owns one W row per incoming edge (over the
+ * predicting layer's neurons) and its bias; a representational neuron owns
+ * one B row per outgoing edge (over the predicted layer's error neurons).
+ * Neurons of a clamp=input layer are never free, so they hold no B rows and
+ * error neurons send them nothing.
+ *
+ * Neuron ids (trace rows): the x neurons of every layer in layer order,
+ * then the e neurons of every predicted layer in layer order.
+ */
+#ifndef PCS_NET_H
+#define PCS_NET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "neuron/row.h"
+#include "pcsim/network.h"
+#include "runtime/sched.h"
+
+typedef struct pcs_xneuron {
+	double x, fx, dfx;
+	double e_own;         /* last error received from its own error neuron */
+	double sent;          /* x at the last message sent, for send-on-delta */
+	int64_t t_learn;      /* ticks: plasticity integrated up to this time */
+	uint32_t tag;         /* newest sample tag seen on any input */
+	uint32_t start_tag;   /* sample tag of its last start value */
+	uint32_t steps;
+	bool clamped;
+	bool step_pending;
+	bool traced;
+	pcs_row *rows;        /* B rows, one per outgoing edge; NULL for input layers */
+} pcs_xneuron;
+
+typedef struct pcs_eneuron {
+	double e, x_in, mu, bias;
+	double sent;          /* e at the last message sent */
+	int64_t t_learn;
+	uint32_t tag;
+	uint32_t steps;
+	bool recompute_pending;
+	bool traced;
+	pcs_row *rows;        /* W rows, one per incoming edge */
+} pcs_eneuron;
+
+typedef struct pcs_layer_rt {
+	const pcs_layer_spec *spec;
+	int size;
+	int index;
+	int x_id0, e_id0;     /* first neuron id of each kind; e_id0 = -1 if not predicted */
+	pcs_xneuron *x;
+	pcs_eneuron *e;       /* NULL when no edge predicts this layer */
+	int n_out, n_in;
+	int out_edges[PCS_MAX_EDGES], in_edges[PCS_MAX_EDGES];
+	int64_t dt;           /* ticks, local step of its neurons */
+	double tau_x_inv;     /* 1 / tau_x, per time unit */
+	double tau_e_inv;     /* 1 / tau_e; 0 when errors are instantaneous */
+	double sigma2, sigma2_inv;
+	double bias_rate;     /* learning rate of the error neurons' bias; 0 if none */
+	double energy;        /* sum of sigma2 e^2 / 2, kept incrementally */
+} pcs_layer_rt;
+
+typedef struct pcs_edge_rt {
+	const pcs_edge_spec *spec;
+	int from, to;
+	int w_row;            /* index of this edge's row in the error neurons' rows */
+	int b_row;            /* index in the x neurons' rows; -1 without feedback */
+	int64_t delay;        /* ticks */
+	double *w_store;      /* base and last of every W row: 2 * to_size * from_size */
+	double *b_store;
+} pcs_edge_rt;
+
+typedef struct pcs_sample_state {
+	int64_t seq;
+	int64_t data_index;
+	int label;
+	int epoch;
+	pcs_phase phase;
+	int64_t t_on;
+	int train_prediction;          /* argmax of the target's mu at the first monitor tick */
+	double *history_t, *history_f; /* monitor ticks of the current sample */
+	int history_len, history_cap;
+} pcs_sample_state;
+
+struct pcs_network {
+	const pcs_model *model;
+	const pcs_dataset *train, *test;
+	int n_layers, n_edges;
+	pcs_layer_rt layers[PCS_MAX_LAYERS];
+	pcs_edge_rt edges[PCS_MAX_EDGES];
+	int input_layer, target_layer;  /* target_layer = -1 if none */
+	pcs_sched *sched;
+	pcs_trace *trace;
+	bool learning;
+	bool trace_events;
+	int activity_every;
+	double send_threshold;
+	double divergence_limit;
+	int64_t monitor_dt;
+	bool diverged;
+	bool failed;                    /* an allocation or trace call failed mid-run */
+	int trace_error;
+	pcs_row *row_pool;
+	uint64_t neuron_steps, messages, synaptic_events, events;
+};
+
+/* neuron.c: the actors' behaviour. Each takes the current tick `now`. */
+void pcs_x_step(pcs_network *net, pcs_layer_rt *layer, int j, int64_t now);
+void pcs_x_clamp(pcs_network *net, pcs_layer_rt *layer, int j, double value, uint32_t tag,
+		 int64_t now);
+void pcs_x_unclamp(pcs_network *net, pcs_layer_rt *layer, int j, int64_t now);
+void pcs_e_update(pcs_network *net, pcs_layer_rt *layer, int i, int64_t now, bool step);
+void pcs_deliver_up(pcs_network *net, int edge, int j, double v, uint32_t tag, int64_t now);
+void pcs_deliver_down(pcs_network *net, int edge, int i, double e, uint32_t tag, int64_t now);
+void pcs_x_advance_learning(pcs_network *net, pcs_layer_rt *layer, pcs_xneuron *xn, int64_t now);
+void pcs_e_advance_learning(pcs_network *net, pcs_layer_rt *layer, pcs_eneuron *en, int64_t now);
+void pcs_net_push(pcs_network *net, int64_t tick, const pcs_event *ev);
+
+/* Recomputes every layer's energy exactly and returns the total F. */
+double pcs_net_energy(pcs_network *net);
+
+#endif

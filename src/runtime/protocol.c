@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The stimulus/protocol actor and the energy monitor.
+ *
+ * The protocol actor wakes once per presentation window. At each wake-up
+ * it closes the sample that just ended (reads its prediction and energy,
+ * writes its row) and presents the next one by sending clamp messages to
+ * the clamped layers. Phase changes (training to test) are messages too:
+ * plasticity off and unclamping of the target layer. The network is never
+ * paused.
+ *
+ * Schedule: epochs 1..E over the training set (shuffled each epoch from
+ * the PCS_STREAM_SHUFFLE stream when asked), then one test pass over the
+ * test set in file order. Sample s is presented on [s * P, (s + 1) * P)
+ * with P the presentation time.
+ *
+ * The monitor wakes every dynamics.dt and records the total energy F for
+ * the settle-time estimate (and per-layer energy rows when traced).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/protocol.h"
+
+#define SETTLE_RELATIVE_TOLERANCE 1e-3
+#define SETTLE_ABSOLUTE_TOLERANCE 1e-9
+
+
+int pcs_protocol_init(pcs_protocol *p, pcs_network *net, pcs_error *err)
+{
+	const pcs_model *model = net->model;
+	int64_t n_train = model->protocol.epochs > 0 ? net->train->count : 0;
+
+	memset(p, 0, sizeof *p);
+	p->net = net;
+	p->presentation = pcs_ticks(model->dynamics.presentation);
+	p->epochs = model->protocol.epochs;
+	p->n_train = net->train->count;
+	p->n_test = model->protocol.test ? net->test->count : 0;
+	p->total = (int64_t)model->protocol.epochs * n_train + p->n_test;
+	p->order = malloc(((size_t)p->n_train + 1) * sizeof *p->order);
+	if (p->order == NULL)
+		return pcs_error_set(err, PCS_ENOMEM, "out of memory for the sample order");
+	pcs_rng_seed(&p->shuffle_rng, model->seed, PCS_STREAM_SHUFFLE);
+	p->current.seq = -1;
+	return 0;
+}
+
+
+void pcs_protocol_free(pcs_protocol *p)
+{
+	free(p->order);
+	free(p->current.history_t);
+	free(p->current.history_f);
+	memset(p, 0, sizeof *p);
+}
+
+
+static int argmax_prediction(pcs_network *net, pcs_phase phase)
+{
+	pcs_layer_rt *layer;
+	int best = -1;
+	double best_value = -INFINITY;
+
+	if (net->target_layer < 0)
+		return -1;
+	layer = &net->layers[net->target_layer];
+	if (phase == PCS_PHASE_TRAIN && layer->e == NULL)
+		return -1;
+	for (int i = 0; i < layer->size; i++) {
+		/* In training the target is clamped to the label, so the network's
+		 * own guess is the prediction mu its error neurons hold. */
+		const double v = phase == PCS_PHASE_TRAIN ? layer->e[i].mu : layer->x[i].x;
+
+		if (v > best_value) {
+			best_value = v;
+			best = i;
+		}
+	}
+	return best;
+}
+
+
+/* Earliest monitor tick after which F stays within tolerance of f_end. */
+static double settle_time(const pcs_sample_state *s, int64_t t_off, double f_end)
+{
+	double tol = SETTLE_RELATIVE_TOLERANCE * fabs(f_end) + SETTLE_ABSOLUTE_TOLERANCE;
+	double settled_at = pcs_time(t_off);
+
+	for (int k = s->history_len - 1; k >= 0; k--) {
+		if (fabs(s->history_f[k] - f_end) > tol)
+			break;
+		settled_at = s->history_t[k];
+	}
+	return settled_at - pcs_time(s->t_on);
+}
+
+
+static void protocol_finish_sample(pcs_protocol *p, int64_t now)
+{
+	pcs_network *net = p->net;
+	pcs_sample_state *s = &p->current;
+	pcs_sample_row row;
+	double f = pcs_net_energy(net);
+
+	row.seq = s->seq;
+	row.epoch = s->epoch;
+	row.phase = s->phase;
+	row.data_index = s->data_index;
+	row.label = s->label;
+	row.t_on = pcs_time(s->t_on);
+	row.t_off = pcs_time(now);
+	row.predicted = s->phase == PCS_PHASE_TRAIN ? s->train_prediction
+						     : argmax_prediction(net, s->phase);
+	row.energy = f;
+	row.settle_time = settle_time(s, now, f);
+	if (net->trace != NULL && pcs_trace_sample(net->trace, &row) != 0)
+		net->trace_error = PCS_ETRACE;
+
+	p->done++;
+	if (s->phase == PCS_PHASE_TRAIN) {
+		p->epoch_correct += row.predicted == row.label;
+		p->epoch_energy += f;
+		p->epoch_count++;
+	} else {
+		p->test_correct += row.predicted == row.label;
+		p->test_energy += f;
+	}
+}
+
+
+/* Advances every neuron's plasticity to now, so weights read exactly. */
+static void protocol_settle_learning(pcs_network *net, int64_t now)
+{
+	for (int l = 0; l < net->n_layers; l++) {
+		pcs_layer_rt *layer = &net->layers[l];
+
+		for (int i = 0; i < layer->size; i++) {
+			pcs_x_advance_learning(net, layer, &layer->x[i], now);
+			if (layer->e != NULL)
+				pcs_e_advance_learning(net, layer, &layer->e[i], now);
+		}
+	}
+}
+
+
+void pcs_protocol_trace_weights(pcs_network *net, int epoch)
+{
+	if (net->trace == NULL || net->model->trace.weights == PCS_WEIGHTS_NEVER)
+		return;
+	for (int k = 0; k < net->n_edges; k++) {
+		pcs_edge_rt *edge = &net->edges[k];
+		int n_pre = net->layers[edge->from].size;
+
+		for (int i = 0; i < net->layers[edge->to].size; i++)
+			for (int j = 0; j < n_pre; j++)
+				if (pcs_trace_weight(net->trace, epoch, k, i, j,
+						     pcs_network_weight(net, k, i, j)) != 0)
+					net->trace_error = PCS_ETRACE;
+	}
+}
+
+
+static void protocol_end_epoch(pcs_protocol *p, int64_t now)
+{
+	pcs_network *net = p->net;
+	int e = p->current.epoch;
+
+	protocol_settle_learning(net, now);
+	pcs_protocol_trace_weights(net, e);
+	if (e <= PCS_MAX_REPORTED_EPOCHS) {
+		p->train_accuracy[e - 1] = (double)p->epoch_correct / (double)p->epoch_count;
+		p->train_energy[e - 1] = p->epoch_energy / (double)p->epoch_count;
+	}
+	p->epochs_done = e;
+	p->epoch_correct = 0;
+	p->epoch_count = 0;
+	p->epoch_energy = 0.0;
+}
+
+
+/* Sends the phase change to every neuron: learning off, target layer free. */
+static void protocol_begin_test(pcs_protocol *p, int64_t now)
+{
+	pcs_network *net = p->net;
+
+	protocol_settle_learning(net, now);
+	net->learning = false;
+	if (net->target_layer >= 0) {
+		pcs_layer_rt *target = &net->layers[net->target_layer];
+
+		for (int i = 0; i < target->size; i++)
+			pcs_x_unclamp(net, target, i, now);
+	}
+}
+
+
+static void protocol_present(pcs_protocol *p, int64_t s, int64_t now)
+{
+	pcs_network *net = p->net;
+	pcs_sample_state *cur = &p->current;
+	int64_t per_epoch = p->n_train;
+	const pcs_dataset *set;
+	pcs_layer_rt *input = &net->layers[net->input_layer];
+	uint32_t tag = (uint32_t)(s + 1);
+
+	cur->seq = s;
+	cur->t_on = now;
+	cur->history_len = 0;
+	cur->train_prediction = -1;
+	if (s < (int64_t)p->epochs * per_epoch) {
+		int64_t pos = s % per_epoch;
+
+		if (pos == 0) {
+			for (int64_t i = 0; i < per_epoch; i++)
+				p->order[i] = (uint32_t)i;
+			if (net->model->protocol.shuffle)
+				pcs_rng_shuffle(&p->shuffle_rng, p->order, (size_t)per_epoch);
+		}
+		cur->epoch = (int)(s / per_epoch) + 1;
+		cur->phase = PCS_PHASE_TRAIN;
+		cur->data_index = p->order[pos];
+		set = net->train;
+	} else {
+		if (s == (int64_t)p->epochs * per_epoch)
+			protocol_begin_test(p, now);
+		cur->epoch = p->epochs;
+		cur->phase = PCS_PHASE_TEST;
+		cur->data_index = s - (int64_t)p->epochs * per_epoch;
+		set = net->test;
+	}
+	cur->label = set->labels[cur->data_index];
+
+	for (int j = 0; j < input->size; j++)
+		pcs_x_clamp(net, input, j, set->features[cur->data_index * set->dim + j], tag, now);
+	if (cur->phase == PCS_PHASE_TRAIN && net->target_layer >= 0) {
+		pcs_layer_rt *target = &net->layers[net->target_layer];
+
+		for (int i = 0; i < target->size; i++)
+			pcs_x_clamp(net, target, i, i == cur->label ? 1.0 : 0.0, tag, now);
+	}
+}
+
+
+bool pcs_protocol_wake(pcs_protocol *p, int64_t now)
+{
+	pcs_network *net = p->net;
+	int64_t s = p->current.seq + 1;
+	pcs_event ev = {.kind = PCS_EV_PROTOCOL};
+
+	if (p->current.seq >= 0) {
+		protocol_finish_sample(p, now);
+		if (p->current.phase == PCS_PHASE_TRAIN
+		    && s % p->n_train == 0)
+			protocol_end_epoch(p, now);
+	}
+	if (s >= p->total) {
+		p->finished = true;
+		return false;
+	}
+	protocol_present(p, s, now);
+	pcs_net_push(net, now + p->presentation, &ev);
+	return true;
+}
+
+
+void pcs_monitor_wake(pcs_protocol *p, int64_t now)
+{
+	pcs_network *net = p->net;
+	pcs_sample_state *s = &p->current;
+	double f = 0.0;
+	pcs_event ev = {.kind = PCS_EV_MONITOR};
+
+	for (int l = 0; l < net->n_layers; l++) {
+		pcs_layer_rt *layer = &net->layers[l];
+
+		if (layer->e == NULL)
+			continue;
+		f += layer->energy;
+		if (net->model->trace.energy && net->trace != NULL && s->seq >= 0)
+			pcs_trace_energy(net->trace, s->seq, pcs_time(now), l, layer->energy);
+	}
+	if (s->history_len == s->history_cap) {
+		int cap = s->history_cap ? s->history_cap * 2 : 128;
+		double *t = realloc(s->history_t, (size_t)cap * sizeof *t);
+		double *v = t != NULL ? realloc(s->history_f, (size_t)cap * sizeof *v) : NULL;
+
+		if (t != NULL)
+			s->history_t = t;
+		if (v == NULL) {
+			net->failed = true;
+			return;
+		}
+		s->history_f = v;
+		s->history_cap = cap;
+	}
+	if (now > s->t_on) {
+		/* The first tick after t_on sees the new sample's feed-forward
+		 * prediction, before the clamped label has nudged the hidden
+		 * layers for more than one step. */
+		if (s->history_len == 0 && s->phase == PCS_PHASE_TRAIN)
+			s->train_prediction = argmax_prediction(net, PCS_PHASE_TRAIN);
+		s->history_t[s->history_len] = pcs_time(now);
+		s->history_f[s->history_len++] = f;
+	}
+	pcs_net_push(net, now + net->monitor_dt, &ev);
+}

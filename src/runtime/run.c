@@ -1,0 +1,386 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The deterministic scheduler on a libuv loop.
+ *
+ * One loop, virtual time. An idle handle drains the event queue in slices
+ * of at most RUN_SLICE_EVENTS events, in (time, sequence number) order, so
+ * the loop stays responsive: between slices libuv runs the progress timer
+ * and the SIGINT/SIGTERM watchers. Wall-clock time never influences what
+ * the neurons compute, so the same model, data and seed give bit-identical
+ * traces.
+ *
+ * Run states:
+ *     running --protocol done--> finished
+ *     running --|x| or |e| over the limit--> diverged
+ *     running --SIGINT/SIGTERM--> interrupted
+ *     running --trace or allocation failure--> failed
+ * Every exit path sets the run status in the trace database.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "runtime/protocol.h"
+
+#define RUN_SLICE_EVENTS 65536
+
+typedef struct run_ctx {
+	pcs_network *net;
+	pcs_protocol protocol;
+	const pcs_run_options *options;
+	uv_loop_t loop;
+	uv_idle_t idle;
+	uv_timer_t timer;
+	uv_signal_t sigint, sigterm;
+	bool interrupted;
+	bool stopping;
+	uint64_t start_ns;
+} run_ctx;
+
+
+static void run_dispatch(run_ctx *ctx, const pcs_event *ev, int64_t now)
+{
+	pcs_network *net = ctx->net;
+
+	switch ((pcs_event_kind)ev->kind) {
+	case PCS_EV_STEP_X:
+		pcs_x_step(net, &net->layers[ev->edge], (int)ev->target, now);
+		break;
+	case PCS_EV_STEP_E:
+		pcs_e_update(net, &net->layers[ev->edge], (int)ev->target, now, true);
+		break;
+	case PCS_EV_RECOMPUTE_E:
+		pcs_e_update(net, &net->layers[ev->edge], (int)ev->target, now, false);
+		break;
+	case PCS_EV_DELIVER_UP:
+		pcs_deliver_up(net, ev->edge, (int)ev->target, ev->value, ev->tag, now);
+		break;
+	case PCS_EV_DELIVER_DOWN:
+		pcs_deliver_down(net, ev->edge, (int)ev->target, ev->value, ev->tag, now);
+		break;
+	case PCS_EV_PROTOCOL:
+		pcs_protocol_wake(&ctx->protocol, now);
+		break;
+	case PCS_EV_MONITOR:
+		pcs_monitor_wake(&ctx->protocol, now);
+		break;
+	}
+}
+
+
+static void run_close_cb(uv_handle_t *handle)
+{
+	(void)handle;
+}
+
+
+static void run_stop(run_ctx *ctx)
+{
+	if (ctx->stopping)
+		return;
+	ctx->stopping = true;
+	uv_close((uv_handle_t *)&ctx->idle, run_close_cb);
+	uv_close((uv_handle_t *)&ctx->timer, run_close_cb);
+	if (ctx->options != NULL && ctx->options->handle_signals) {
+		uv_close((uv_handle_t *)&ctx->sigint, run_close_cb);
+		uv_close((uv_handle_t *)&ctx->sigterm, run_close_cb);
+	}
+}
+
+
+static void run_idle_cb(uv_idle_t *handle)
+{
+	run_ctx *ctx = handle->data;
+	pcs_network *net = ctx->net;
+	pcs_event ev;
+
+	for (int n = 0; n < RUN_SLICE_EVENTS; n++) {
+		if (!pcs_sched_pop(net->sched, &ev)) {
+			ctx->protocol.finished = true;
+			break;
+		}
+		net->events++;
+		run_dispatch(ctx, &ev, pcs_sched_now(net->sched));
+		if (ctx->protocol.finished || net->diverged || net->failed)
+			break;
+	}
+	if (ctx->protocol.finished || net->diverged || net->failed || net->trace_error
+	    || ctx->interrupted)
+		run_stop(ctx);
+}
+
+
+static void run_report_progress(run_ctx *ctx)
+{
+	const pcs_run_options *opt = ctx->options;
+	pcs_progress p;
+
+	if (opt == NULL || opt->progress == NULL)
+		return;
+	p.samples_done = ctx->protocol.done;
+	p.samples_total = ctx->protocol.total;
+	p.epoch = ctx->protocol.current.epoch;
+	p.phase = ctx->protocol.current.phase;
+	p.elapsed = (double)(uv_hrtime() - ctx->start_ns) * 1e-9;
+	opt->progress(&p, opt->progress_data);
+}
+
+
+static void run_timer_cb(uv_timer_t *handle)
+{
+	run_report_progress(handle->data);
+}
+
+
+static void run_signal_cb(uv_signal_t *handle, int signum)
+{
+	run_ctx *ctx = handle->data;
+
+	(void)signum;
+	ctx->interrupted = true;
+}
+
+
+/* Writes the run's static description: layers, neurons, initial weights. */
+static int run_trace_header(pcs_network *net)
+{
+	pcs_trace *tr = net->trace;
+	int rc = 0;
+
+	for (int l = 0; l < net->n_layers; l++) {
+		pcs_layer_rt *layer = &net->layers[l];
+		double tau_x = 1.0 / layer->tau_x_inv;
+		double tau_e = layer->tau_e_inv > 0 ? 1.0 / layer->tau_e_inv : 0.0;
+
+		rc |= pcs_trace_layer(tr, l, layer->spec->name, layer->size,
+				      pcs_clamp_name(layer->spec->clamp));
+		for (int i = 0; i < layer->size; i++)
+			rc |= pcs_trace_neuron(tr, layer->x_id0 + i, l, i, PCS_KIND_REPRESENTATION,
+					       tau_x, pcs_time(layer->dt));
+		for (int i = 0; layer->e != NULL && i < layer->size; i++)
+			rc |= pcs_trace_neuron(tr, layer->e_id0 + i, l, i, PCS_KIND_ERROR, tau_e,
+					       pcs_time(layer->dt));
+	}
+	pcs_protocol_trace_weights(net, 0);
+	return rc != 0 || net->trace_error ? PCS_ETRACE : 0;
+}
+
+
+/* Marks the selected neurons and queues every neuron's first event. */
+static int run_prepare(pcs_network *net, pcs_error *err)
+{
+	const pcs_model *model = net->model;
+	bool *selected[PCS_MAX_LAYERS];
+	pcs_event monitor = {.kind = PCS_EV_MONITOR};
+	int rc = 0;
+
+	for (int l = 0; l < net->n_layers; l++)
+		selected[l] = calloc((size_t)net->layers[l].size, sizeof(bool));
+	for (int l = 0; l < net->n_layers; l++)
+		if (selected[l] == NULL)
+			rc = pcs_error_set(err, PCS_ENOMEM, "out of memory for the neuron selection");
+	if (rc == 0)
+		rc = pcs_model_select_neurons(model, model->trace.neurons, selected, err);
+	for (int l = 0; l < net->n_layers; l++) {
+		pcs_layer_rt *layer = &net->layers[l];
+
+		for (int i = 0; rc == 0 && i < layer->size; i++) {
+			layer->x[i].traced = selected[l][i];
+			if (layer->e != NULL)
+				layer->e[i].traced = selected[l][i];
+		}
+		free(selected[l]);
+	}
+	if (rc != 0)
+		return rc;
+
+	for (int l = 0; l < net->n_layers; l++) {
+		pcs_layer_rt *layer = &net->layers[l];
+		pcs_event ev = {.edge = (uint16_t)l};
+
+		for (int i = 0; i < layer->size; i++) {
+			ev.target = (uint32_t)i;
+			if (layer->spec->clamp != PCS_CLAMP_INPUT) {
+				ev.kind = PCS_EV_STEP_X;
+				layer->x[i].step_pending = true;
+				pcs_net_push(net, layer->dt, &ev);
+			}
+			if (layer->e != NULL && layer->tau_e_inv > 0.0) {
+				ev.kind = PCS_EV_STEP_E;
+				pcs_net_push(net, layer->dt, &ev);
+			}
+		}
+	}
+	pcs_net_push(net, 0, &(pcs_event){.kind = PCS_EV_PROTOCOL});
+	pcs_net_push(net, net->monitor_dt, &monitor);
+	return net->failed ? pcs_error_set(err, PCS_ENOMEM, "out of memory for the event queue") : 0;
+}
+
+
+static int run_loop(run_ctx *ctx, pcs_error *err)
+{
+	const pcs_run_options *opt = ctx->options;
+	int rc = uv_loop_init(&ctx->loop);
+
+	if (rc != 0)
+		return pcs_error_set(err, PCS_ERUNTIME, "uv_loop_init failed: %s", uv_strerror(rc));
+	uv_idle_init(&ctx->loop, &ctx->idle);
+	uv_timer_init(&ctx->loop, &ctx->timer);
+	ctx->idle.data = ctx;
+	ctx->timer.data = ctx;
+	uv_idle_start(&ctx->idle, run_idle_cb);
+	if (opt != NULL && opt->progress != NULL) {
+		uint64_t ms = (uint64_t)(opt->progress_interval > 0 ? opt->progress_interval * 1000 : 200);
+
+		uv_timer_start(&ctx->timer, run_timer_cb, ms, ms);
+	}
+	if (opt != NULL && opt->handle_signals) {
+		uv_signal_init(&ctx->loop, &ctx->sigint);
+		uv_signal_init(&ctx->loop, &ctx->sigterm);
+		ctx->sigint.data = ctx;
+		ctx->sigterm.data = ctx;
+		uv_signal_start(&ctx->sigint, run_signal_cb, SIGINT);
+		uv_signal_start(&ctx->sigterm, run_signal_cb, SIGTERM);
+	}
+	uv_run(&ctx->loop, UV_RUN_DEFAULT);
+	rc = uv_loop_close(&ctx->loop);
+	if (rc != 0)
+		return pcs_error_set(err, PCS_ERUNTIME, "uv_loop_close failed: %s", uv_strerror(rc));
+	return 0;
+}
+
+
+static pcs_run_status run_outcome(run_ctx *ctx, int loop_rc, int *rc, pcs_error *err)
+{
+	pcs_network *net = ctx->net;
+
+	if (loop_rc != 0) {
+		*rc = loop_rc;
+		return PCS_RUN_FAILED;
+	}
+	if (net->diverged) {
+		*rc = pcs_error_set(err, PCS_EDIVERGED,
+				    "the run diverged at t = %g: a value exceeded dynamics.divergence_limit = %g; "
+				    "reduce dynamics.dt or the learning rates",
+				    pcs_time(pcs_sched_now(net->sched)), net->divergence_limit);
+		return PCS_RUN_DIVERGED;
+	}
+	if (net->failed) {
+		*rc = pcs_error_set(err, PCS_ERUNTIME, "out of memory during the run");
+		return PCS_RUN_FAILED;
+	}
+	if (net->trace_error) {
+		*rc = PCS_ETRACE;
+		return PCS_RUN_FAILED;
+	}
+	if (ctx->interrupted && !ctx->protocol.finished) {
+		*rc = pcs_error_set(err, PCS_EINTR, "the run was interrupted after %lld of %lld samples",
+				    (long long)ctx->protocol.done, (long long)ctx->protocol.total);
+		return PCS_RUN_INTERRUPTED;
+	}
+	*rc = 0;
+	return PCS_RUN_FINISHED;
+}
+
+
+static void run_fill_result(run_ctx *ctx, pcs_run_result *res)
+{
+	pcs_network *net = ctx->net;
+	pcs_protocol *p = &ctx->protocol;
+	int64_t tested = p->done - (int64_t)p->epochs * p->n_train;
+
+	res->epochs_done = p->epochs_done;
+	memcpy(res->train_accuracy, p->train_accuracy, sizeof res->train_accuracy);
+	memcpy(res->train_energy, p->train_energy, sizeof res->train_energy);
+	res->test_count = tested > 0 ? tested : 0;
+	res->test_accuracy = tested > 0 ? (double)p->test_correct / (double)tested : -1.0;
+	res->test_energy = tested > 0 ? p->test_energy / (double)tested : 0.0;
+	res->samples = p->done;
+	res->wall_seconds = (double)(uv_hrtime() - ctx->start_ns) * 1e-9;
+	res->model_time = pcs_time(pcs_sched_now(net->sched));
+	res->neuron_steps = net->neuron_steps;
+	res->messages = net->messages;
+	res->synaptic_events = net->synaptic_events;
+	res->events = net->events;
+}
+
+
+static int run_check_data(const pcs_network *net, pcs_error *err)
+{
+	const pcs_model *m = net->model;
+	const pcs_layer_rt *input = &net->layers[net->input_layer];
+	const pcs_dataset *sets[2] = {net->train, net->test};
+
+	for (int k = 0; k < 2; k++) {
+		if (sets[k]->dim != input->size)
+			return pcs_error_set(err, PCS_EDATA,
+					     "%s: input layer %s has %d neurons but the %s data has %d features per sample; "
+					     "set layer %s.size = %d or change data.pool",
+					     m->path, input->spec->name, input->size, k ? "test" : "training",
+					     sets[k]->dim, input->spec->name, sets[k]->dim);
+		if (net->target_layer >= 0 && sets[k]->n_classes > net->layers[net->target_layer].size)
+			return pcs_error_set(err, PCS_EDATA,
+					     "%s: target layer %s has %d neurons but the data has %d classes; "
+					     "set its size to at least %d",
+					     m->path, net->layers[net->target_layer].spec->name,
+					     net->layers[net->target_layer].size, sets[k]->n_classes,
+					     sets[k]->n_classes);
+	}
+	if (m->protocol.epochs > 0 && net->train->count == 0)
+		return pcs_error_set(err, PCS_EDATA, "%s: the training set is empty", m->path);
+	return 0;
+}
+
+
+int pcs_network_run(pcs_network *net, pcs_trace *trace, const char *params,
+		    const pcs_run_options *options, pcs_run_result *result, pcs_error *err)
+{
+	const pcs_model *model = net->model;
+	static const char *const mode_names[] = {"deterministic"};
+	pcs_run_info info = {model->name, model->text, model->seed,
+			     mode_names[model->runtime.mode], params ? params : "{}"};
+	run_ctx ctx;
+	pcs_run_status status;
+	int rc, end_rc;
+
+	memset(result, 0, sizeof *result);
+	memset(&ctx, 0, sizeof ctx);
+	if ((rc = run_check_data(net, err)) != 0)
+		return rc;
+	ctx.net = net;
+	ctx.options = options;
+	net->trace = trace;
+	net->learning = true;
+	net->trace_events = trace != NULL && model->trace.events;
+	net->activity_every = trace != NULL ? model->trace.activity_every : 0;
+	net->send_threshold = model->dynamics.send_threshold;
+	net->divergence_limit = model->dynamics.divergence_limit;
+	net->monitor_dt = pcs_ticks(model->dynamics.dt);
+	if ((rc = pcs_protocol_init(&ctx.protocol, net, err)) != 0)
+		return rc;
+	if (trace != NULL && (rc = pcs_trace_begin_run(trace, &info, &result->run_id, err)) != 0) {
+		pcs_protocol_free(&ctx.protocol);
+		return rc;
+	}
+
+	rc = run_prepare(net, err);
+	if (rc == 0 && trace != NULL && run_trace_header(net) != 0)
+		rc = pcs_error_set(err, PCS_ETRACE, "writing the run header to the trace database failed");
+	ctx.start_ns = uv_hrtime();
+	if (rc == 0)
+		rc = run_loop(&ctx, err);
+	status = run_outcome(&ctx, rc, &rc, err);
+	run_fill_result(&ctx, result);
+	result->status = status;
+	pcs_protocol_free(&ctx.protocol);
+
+	if (trace != NULL) {
+		pcs_error end_err = {0};
+
+		end_rc = pcs_trace_end_run(trace, status, &end_err);
+		if (end_rc != 0 && (rc == 0 || rc == PCS_ETRACE))
+			rc = pcs_error_set(err, end_rc, "%s", end_err.msg);
+	}
+	return rc;
+}
