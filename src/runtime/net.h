@@ -84,7 +84,8 @@ typedef struct pcs_sample_state {
 	pcs_phase phase;
 	int64_t t_on;
 	int train_prediction;          /* argmax of the target's mu at the first monitor tick */
-	double *history_t, *history_f; /* monitor ticks of the current sample */
+	int64_t *history_t;            /* monitor ticks of the current sample */
+	double *history_f;             /* total energy F at each of those ticks */
 	int history_len, history_cap;
 } pcs_sample_state;
 

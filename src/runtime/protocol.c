@@ -86,14 +86,14 @@ static int argmax_prediction(pcs_network *net, pcs_phase phase)
 static double settle_time(const pcs_sample_state *s, int64_t t_off, double f_end)
 {
 	double tol = SETTLE_RELATIVE_TOLERANCE * fabs(f_end) + SETTLE_ABSOLUTE_TOLERANCE;
-	double settled_at = pcs_time(t_off);
+	int64_t settled_at = t_off;
 
 	for (int k = s->history_len - 1; k >= 0; k--) {
 		if (fabs(s->history_f[k] - f_end) > tol)
 			break;
 		settled_at = s->history_t[k];
 	}
-	return settled_at - pcs_time(s->t_on);
+	return pcs_time(settled_at - s->t_on);
 }
 
 
@@ -283,7 +283,7 @@ void pcs_monitor_wake(pcs_protocol *p, int64_t now)
 	}
 	if (s->history_len == s->history_cap) {
 		int cap = s->history_cap ? s->history_cap * 2 : 128;
-		double *t = realloc(s->history_t, (size_t)cap * sizeof *t);
+		int64_t *t = realloc(s->history_t, (size_t)cap * sizeof *t);
 		double *v = t != NULL ? realloc(s->history_f, (size_t)cap * sizeof *v) : NULL;
 
 		if (t != NULL)
@@ -301,7 +301,7 @@ void pcs_monitor_wake(pcs_protocol *p, int64_t now)
 		 * layers for more than one step. */
 		if (s->history_len == 0 && s->phase == PCS_PHASE_TRAIN)
 			s->train_prediction = argmax_prediction(net, PCS_PHASE_TRAIN);
-		s->history_t[s->history_len] = pcs_time(now);
+		s->history_t[s->history_len] = now;
 		s->history_f[s->history_len++] = f;
 	}
 	pcs_net_push(net, now + net->monitor_dt, &ev);
