@@ -60,8 +60,14 @@ typedef enum pcs_data_source {
 } pcs_data_source;
 
 typedef enum pcs_mode {
-	PCS_MODE_DETERMINISTIC,
+	PCS_MODE_DETERMINISTIC, /* one loop, virtual time, each neuron on its own clock */
+	PCS_MODE_LOCKSTEP,      /* the control: one global step, a barrier after each */
 } pcs_mode;
+
+typedef enum pcs_learning {
+	PCS_LEARNING_CONTINUOUS, /* plasticity runs while the network infers */
+	PCS_LEARNING_PHASED,     /* one global weight update at the end of each sample */
+} pcs_learning;
 
 typedef struct pcs_layer_spec {
 	char name[PCS_NAME_MAX];
@@ -106,6 +112,7 @@ typedef struct pcs_protocol_spec {
 	int epochs;                /* training epochs, >= 0 */
 	bool test;                 /* run a test pass after training */
 	bool shuffle;              /* shuffle training order each epoch, by seed */
+	pcs_learning learning;
 } pcs_protocol_spec;
 
 typedef struct pcs_data_spec {

@@ -113,8 +113,10 @@ static void run_print_summary(const pcs_model *m, const pcs_run_result *r, doubl
 {
 	double wall = r->wall_seconds > 0 ? r->wall_seconds : 1e-9;
 
-	printf("model         %s (%s), seed %llu, deterministic\n", m->name, m->path,
-	       (unsigned long long)m->seed);
+	printf("model         %s (%s), seed %llu, %s mode, %s learning\n", m->name, m->path,
+	       (unsigned long long)m->seed,
+	       m->runtime.mode == PCS_MODE_LOCKSTEP ? "lockstep" : "deterministic",
+	       m->protocol.learning == PCS_LEARNING_PHASED ? "phased" : "continuous");
 	for (int e = 0; e < r->epochs_done && e < 64; e++)
 		printf("epoch %-7d train accuracy %.4f  mean energy %.6g\n", e + 1,
 		       r->train_accuracy[e], r->train_energy[e]);

@@ -8,6 +8,7 @@
  */
 #include "model_internal.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -194,11 +195,28 @@ static int check_presentation(model_parser *parser)
 	for (int i = 0; i < model->n_layers; i++) {
 		const pcs_layer_spec *layer = &model->layers[i];
 
+		if (model->runtime.mode == PCS_MODE_LOCKSTEP && layer->dt > 0
+		    && layer->dt != model->dynamics.dt)
+			return model_fail(parser, &at, "layer %s.dt = %g differs from dynamics.dt = %g, "
+					  "but runtime.mode = lockstep steps every neuron with one dt; "
+					  "remove the layer's dt or use runtime.mode = deterministic",
+					  layer->name, layer->dt, model->dynamics.dt);
 		if (presentation < layer->dt)
 			return model_fail(parser, &at, "dynamics.presentation = %g is shorter than "
 					  "layer %s.dt = %g; a sample must be presented for at "
 					  "least one step of every layer",
 					  presentation, layer->name, layer->dt);
+	}
+	for (int k = 0; model->runtime.mode == PCS_MODE_LOCKSTEP && k < model->n_edges; k++) {
+		double steps = model->edges[k].delay / model->dynamics.dt;
+
+		if (fabs(steps - round(steps)) > 1e-9 * fmax(1.0, steps))
+			return model_fail(parser, &at, "edge %s -> %s has delay = %g, which is not a "
+					  "whole number of steps of dynamics.dt = %g as runtime.mode = "
+					  "lockstep needs",
+					  model->layers[model->edges[k].from].name,
+					  model->layers[model->edges[k].to].name,
+					  model->edges[k].delay, model->dynamics.dt);
 	}
 	return 0;
 }

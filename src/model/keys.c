@@ -52,6 +52,7 @@ _Static_assert(sizeof(pcs_weight_init) == sizeof(int), "enum size");
 _Static_assert(sizeof(pcs_feedback) == sizeof(int), "enum size");
 _Static_assert(sizeof(pcs_data_source) == sizeof(int), "enum size");
 _Static_assert(sizeof(pcs_mode) == sizeof(int), "enum size");
+_Static_assert(sizeof(pcs_learning) == sizeof(int), "enum size");
 _Static_assert(sizeof(pcs_weights_every) == sizeof(int), "enum size");
 
 static const char *const keys_activation_words[] = {
@@ -65,8 +66,9 @@ static const char *const keys_winit_words[] = {
 static const char *const keys_feedback_words[] = { "mirrored", NULL };
 static const char *const keys_feedback_later[] = { "learned", "random", NULL };
 static const char *const keys_source_words[] = { "idx", "csv", "xor", NULL };
-static const char *const keys_mode_words[] = { "deterministic", NULL };
-static const char *const keys_mode_later[] = { "async", "lockstep", NULL };
+static const char *const keys_mode_words[] = { "deterministic", "lockstep", NULL };
+static const char *const keys_mode_later[] = { "async", NULL };
+static const char *const keys_learning_words[] = { "continuous", "phased", NULL };
 static const char *const keys_weights_words[] = { "never", "epoch", NULL };
 
 /* Boolean words: even positions mean true, odd positions false. */
@@ -156,6 +158,7 @@ static const keys_spec keys_protocol[] = {
 	KEY_INT(pcs_protocol_spec, epochs, 0, 100000, false),
 	KEY_BOOL(pcs_protocol_spec, test),
 	KEY_BOOL(pcs_protocol_spec, shuffle),
+	KEY_ENUM(pcs_protocol_spec, learning, keys_learning_words, NULL, false),
 };
 
 static const keys_spec keys_trace[] = {

@@ -114,7 +114,7 @@ static void x_send(pcs_network *net, pcs_layer_rt *layer, int j, int64_t now)
 		if (xn->tag > en->tag)
 			en->tag = xn->tag;
 		net->synaptic_events++;
-		if (layer->tau_e_inv == 0.0 && !en->recompute_pending) {
+		if (layer->tau_e_inv == 0.0 && !en->recompute_pending && !net->lockstep) {
 			pcs_event ev = {.kind = PCS_EV_RECOMPUTE_E, .edge = (uint16_t)layer->index,
 					.target = (uint32_t)j};
 
@@ -142,22 +142,26 @@ static void x_schedule_step(pcs_network *net, pcs_layer_rt *layer, int j, int64_
 }
 
 
-void pcs_x_step(pcs_network *net, pcs_layer_rt *layer, int j, int64_t now)
+double pcs_x_next(pcs_network *net, pcs_layer_rt *layer, int j, int64_t now)
 {
 	pcs_xneuron *xn = &layer->x[j];
 	double feedback = 0.0;
 	double dx;
-
-	xn->step_pending = false;
-	if (xn->clamped)
-		return;
 
 	/* Learning first, over the interval that ends now, with the old f(x). */
 	pcs_x_advance_learning(net, layer, xn, now);
 	for (int r = 0; xn->rows != NULL && r < layer->n_out; r++)
 		feedback += pcs_row_sum(&xn->rows[r]);
 	dx = -xn->e_own + xn->dfx * feedback;
-	x_set(layer, xn, xn->x + pcs_time(layer->dt) * layer->tau_x_inv * dx);
+	return xn->x + pcs_time(layer->dt) * layer->tau_x_inv * dx;
+}
+
+
+void pcs_x_commit(pcs_network *net, pcs_layer_rt *layer, int j, double x, int64_t now)
+{
+	pcs_xneuron *xn = &layer->x[j];
+
+	x_set(layer, xn, x);
 	net->neuron_steps++;
 	net_check_value(net, xn->x);
 
@@ -165,6 +169,17 @@ void pcs_x_step(pcs_network *net, pcs_layer_rt *layer, int j, int64_t now)
 		pcs_trace_activity(net->trace, layer->x_id0 + j, pcs_time(now), xn->x);
 	if (net->send_threshold == 0.0 || fabs(xn->x - xn->sent) > net->send_threshold)
 		x_send(net, layer, j, now);
+}
+
+
+void pcs_x_step(pcs_network *net, pcs_layer_rt *layer, int j, int64_t now)
+{
+	pcs_xneuron *xn = &layer->x[j];
+
+	xn->step_pending = false;
+	if (xn->clamped)
+		return;
+	pcs_x_commit(net, layer, j, pcs_x_next(net, layer, j, now), now);
 	x_schedule_step(net, layer, j, now);
 }
 
@@ -210,6 +225,7 @@ static void x_receive_own(pcs_network *net, pcs_layer_rt *layer, int j, double e
 	xn->start_tag = tag;
 	if (layer->spec->start == PCS_START_KEEP)
 		return;
+	net->starts++;
 	x_set(layer, xn, layer->spec->start == PCS_START_PREDICTION ? mu : 0.0);
 	x_send(net, layer, j, now);
 }
@@ -219,7 +235,7 @@ void pcs_deliver_up(pcs_network *net, int edge_index, int j, double v, uint32_t 
 {
 	pcs_edge_rt *edge = &net->edges[edge_index];
 	pcs_layer_rt *to = &net->layers[edge->to];
-	bool instant = to->tau_e_inv == 0.0;
+	bool instant = to->tau_e_inv == 0.0 && !net->lockstep;
 
 	for (int i = 0; i < to->size; i++) {
 		pcs_eneuron *en = &to->e[i];
@@ -287,10 +303,10 @@ static void e_send(pcs_network *net, pcs_layer_rt *layer, int i, int64_t now)
 }
 
 
-void pcs_e_update(pcs_network *net, pcs_layer_rt *layer, int i, int64_t now, bool step)
+double pcs_e_next(pcs_network *net, pcs_layer_rt *layer, int i, int64_t now, bool step)
 {
 	pcs_eneuron *en = &layer->e[i];
-	double target, e_old = en->e;
+	double target;
 
 	pcs_e_advance_learning(net, layer, en, now);
 	en->mu = en->bias;
@@ -298,9 +314,29 @@ void pcs_e_update(pcs_network *net, pcs_layer_rt *layer, int i, int64_t now, boo
 		en->mu += pcs_row_sum(&en->rows[r]);
 	target = (en->x_in - en->mu) * layer->sigma2_inv;
 	if (step)
-		en->e += pcs_time(layer->dt) * layer->tau_e_inv * (target - en->e);
-	else
-		en->e = target;
+		return en->e + pcs_time(layer->dt) * layer->tau_e_inv * (target - en->e);
+	return target;
+}
+
+
+void pcs_e_update(pcs_network *net, pcs_layer_rt *layer, int i, int64_t now, bool step)
+{
+	pcs_e_commit(net, layer, i, pcs_e_next(net, layer, i, now, step), now);
+	if (step) {
+		pcs_event ev = {.kind = PCS_EV_STEP_E, .edge = (uint16_t)layer->index,
+				.target = (uint32_t)i};
+
+		pcs_net_push(net, now + layer->dt, &ev);
+	}
+}
+
+
+void pcs_e_commit(pcs_network *net, pcs_layer_rt *layer, int i, double e, int64_t now)
+{
+	pcs_eneuron *en = &layer->e[i];
+	double e_old = en->e;
+
+	en->e = e;
 	en->recompute_pending = false;
 	layer->energy += 0.5 * layer->sigma2 * (en->e * en->e - e_old * e_old);
 	net->neuron_steps++;
@@ -310,10 +346,4 @@ void pcs_e_update(pcs_network *net, pcs_layer_rt *layer, int i, int64_t now, boo
 		pcs_trace_activity(net->trace, layer->e_id0 + i, pcs_time(now), en->e);
 	if (net->send_threshold == 0.0 || fabs(en->e - en->sent) > net->send_threshold)
 		e_send(net, layer, i, now);
-	if (step) {
-		pcs_event ev = {.kind = PCS_EV_STEP_E, .edge = (uint16_t)layer->index,
-				.target = (uint32_t)i};
-
-		pcs_net_push(net, now + layer->dt, &ev);
-	}
 }

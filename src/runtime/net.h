@@ -98,7 +98,9 @@ struct pcs_network {
 	int input_layer, target_layer;  /* target_layer = -1 if none */
 	pcs_sched *sched;
 	pcs_trace *trace;
-	bool learning;
+	bool learning;                  /* plasticity on; false at test and between phased updates */
+	bool lockstep;                  /* runtime.mode = lockstep: see lockstep.c */
+	double *next_value;             /* lockstep: one slot per neuron id */
 	bool trace_events;
 	int activity_every;
 	double send_threshold;
@@ -109,10 +111,17 @@ struct pcs_network {
 	int trace_error;
 	pcs_row *row_pool;
 	uint64_t neuron_steps, messages, synaptic_events, events;
+	uint64_t starts;                /* start values taken for new samples */
 };
 
 /* neuron.c: the actors' behaviour. Each takes the current tick `now`. */
 void pcs_x_step(pcs_network *net, pcs_layer_rt *layer, int j, int64_t now);
+/* The two halves of a step, for the lockstep scheduler: compute from the
+ * current inputs, then (after a barrier) apply and send. */
+double pcs_x_next(pcs_network *net, pcs_layer_rt *layer, int j, int64_t now);
+void pcs_x_commit(pcs_network *net, pcs_layer_rt *layer, int j, double x, int64_t now);
+double pcs_e_next(pcs_network *net, pcs_layer_rt *layer, int i, int64_t now, bool step);
+void pcs_e_commit(pcs_network *net, pcs_layer_rt *layer, int i, double e, int64_t now);
 void pcs_x_clamp(pcs_network *net, pcs_layer_rt *layer, int j, double value, uint32_t tag,
 		 int64_t now);
 void pcs_x_unclamp(pcs_network *net, pcs_layer_rt *layer, int j, int64_t now);
@@ -122,6 +131,10 @@ void pcs_deliver_down(pcs_network *net, int edge, int i, double e, uint32_t tag,
 void pcs_x_advance_learning(pcs_network *net, pcs_layer_rt *layer, pcs_xneuron *xn, int64_t now);
 void pcs_e_advance_learning(pcs_network *net, pcs_layer_rt *layer, pcs_eneuron *en, int64_t now);
 void pcs_net_push(pcs_network *net, int64_t tick, const pcs_event *ev);
+
+/* lockstep.c: one global step, and the global learning phase. */
+void pcs_lockstep_tick(pcs_network *net, int64_t now);
+void pcs_learning_phase(pcs_network *net, double h);
 
 /* Recomputes every layer's energy exactly and returns the total F. */
 double pcs_net_energy(pcs_network *net);

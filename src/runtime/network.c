@@ -216,6 +216,14 @@ int pcs_network_create(pcs_network **out, const pcs_model *model, const pcs_data
 		return pcs_error_set(err, PCS_ENOMEM, "out of memory for the scheduler");
 	}
 	rc = net_build_layers(net, model, err);
+	if (rc == 0) {
+		pcs_model_counts counts;
+
+		pcs_model_count(model, &counts);
+		net->next_value = calloc((size_t)(counts.representational + counts.error), sizeof(double));
+		if (net->next_value == NULL)
+			rc = pcs_error_set(err, PCS_ENOMEM, "out of memory for the network");
+	}
 	if (rc == 0 && (rc = net_alloc_row_headers(net)) != 0)
 		pcs_error_set(err, rc, "out of memory for the synapse rows");
 	if (rc != 0) {
@@ -261,6 +269,7 @@ void pcs_network_destroy(pcs_network *net)
 		free(net->edges[k].b_store);
 	}
 	free(net->row_pool);
+	free(net->next_value);
 	pcs_sched_destroy(net->sched);
 	free(net);
 }

@@ -250,6 +250,9 @@ bool pcs_protocol_wake(pcs_protocol *p, int64_t now)
 	pcs_event ev = {.kind = PCS_EV_PROTOCOL};
 
 	if (p->current.seq >= 0) {
+		if (p->current.phase == PCS_PHASE_TRAIN
+		    && net->model->protocol.learning == PCS_LEARNING_PHASED)
+			pcs_learning_phase(net, pcs_time(p->presentation));
 		protocol_finish_sample(p, now);
 		if (p->current.phase == PCS_PHASE_TRAIN
 		    && s % p->n_train == 0)

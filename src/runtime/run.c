@@ -65,6 +65,9 @@ static void run_dispatch(run_ctx *ctx, const pcs_event *ev, int64_t now)
 	case PCS_EV_MONITOR:
 		pcs_monitor_wake(&ctx->protocol, now);
 		break;
+	case PCS_EV_LOCKSTEP:
+		pcs_lockstep_tick(net, now);
+		break;
 	}
 }
 
@@ -195,7 +198,7 @@ static int run_prepare(pcs_network *net, pcs_error *err)
 	if (rc != 0)
 		return rc;
 
-	for (int l = 0; l < net->n_layers; l++) {
+	for (int l = 0; l < net->n_layers && !net->lockstep; l++) {
 		pcs_layer_rt *layer = &net->layers[l];
 		pcs_event ev = {.edge = (uint16_t)l};
 
@@ -213,6 +216,8 @@ static int run_prepare(pcs_network *net, pcs_error *err)
 		}
 	}
 	pcs_net_push(net, 0, &(pcs_event){.kind = PCS_EV_PROTOCOL});
+	if (net->lockstep)
+		pcs_net_push(net, 0, &(pcs_event){.kind = PCS_EV_LOCKSTEP});
 	pcs_net_push(net, net->monitor_dt, &monitor);
 	return net->failed ? pcs_error_set(err, PCS_ENOMEM, "out of memory for the event queue") : 0;
 }
@@ -337,7 +342,7 @@ int pcs_network_run(pcs_network *net, pcs_trace *trace, const char *params,
 		    const pcs_run_options *options, pcs_run_result *result, pcs_error *err)
 {
 	const pcs_model *model = net->model;
-	static const char *const mode_names[] = {"deterministic"};
+	static const char *const mode_names[] = {"deterministic", "lockstep"};
 	pcs_run_info info = {model->name, model->text, model->seed,
 			     mode_names[model->runtime.mode], params ? params : "{}"};
 	run_ctx ctx;
@@ -351,7 +356,8 @@ int pcs_network_run(pcs_network *net, pcs_trace *trace, const char *params,
 	ctx.net = net;
 	ctx.options = options;
 	net->trace = trace;
-	net->learning = true;
+	net->lockstep = model->runtime.mode == PCS_MODE_LOCKSTEP;
+	net->learning = model->protocol.learning == PCS_LEARNING_CONTINUOUS;
 	net->trace_events = trace != NULL && model->trace.events;
 	net->activity_every = trace != NULL ? model->trace.activity_every : 0;
 	net->send_threshold = model->dynamics.send_threshold;
