@@ -462,7 +462,7 @@ START_TEST(model_error_unavailable_word)
 	expect_line_error(BASE "[edge in -> out]\nfeedback = random\n", "random",
 			  "edge in -> out.feedback");
 	expect_line_error(BASE "[runtime]\nmode = async\n", "async", "not available in this version");
-	expect_line_error(BASE "[runtime]\nmode = lockstep\n", "lockstep", "runtime.mode");
+	expect_line_error(BASE "[runtime]\nmode = async\n", "async", "runtime.mode");
 }
 END_TEST
 
