@@ -505,6 +505,161 @@ START_TEST(convergence_chain_delays)
 END_TEST
 
 
+/*
+ * Heterogeneous time constants and steps, jittered steps and a delay per
+ * sending neuron change the path but not the fixed point dF/dx = 0. The
+ * spreads keep every dt / tau below 0.2, inside Euler's stable range for
+ * this chain.
+ */
+START_TEST(convergence_chain_heterogeneous)
+{
+	static const char *const extra[] = {
+		"dynamics.dt_distribution=uniform", "dynamics.dt_spread=0.4",
+		"dynamics.tau_x_distribution=lognormal", "dynamics.tau_x_spread=0.3",
+		"dynamics.jitter=0.3",
+		"edge input -> h1.delay=0.3", "edge input -> h1.delay_distribution=uniform",
+		"edge input -> h1.delay_spread=0.5",
+		"edge h1 -> h2.delay=0.2", "edge h1 -> h2.delay_distribution=lognormal",
+		"edge h1 -> h2.delay_spread=0.5",
+	};
+
+	conv_check_chain(extra, 11, 1e-6);
+}
+END_TEST
+
+
+/* The lock-step control reaches the same equilibrium, with and without delays. */
+START_TEST(convergence_chain_lockstep)
+{
+	static const char *const plain[] = {"runtime.mode=lockstep"};
+	static const char *const delayed[] = {"runtime.mode=lockstep", "edge input -> h1.delay=0.3",
+					      "edge h1 -> h2.delay=0.2", "edge h2 -> out.delay=0.1"};
+
+	conv_check_chain(plain, 1, 1e-6);
+	conv_check_chain(delayed, 4, 1e-6);
+}
+END_TEST
+
+
+/*
+ * Additive noise: y_(k+1) = y_k - a (y_k - mu) + s sqrt(h) N(0, 1) with
+ * a = h / tau is an AR(1) process whose stationary variance is
+ *     s^2 h / (1 - (1 - a)^2) = s^2 tau / (2 - a).
+ * The samples are correlated over about 1 / a = 20 steps, so 40000 steps
+ * give about 2000 independent ones and a relative standard error of the
+ * variance near sqrt(2 / 2000) = 3%; the test allows 12%.
+ */
+START_TEST(convergence_noise_variance)
+{
+	const double dt = 0.1, tau = 2.0, sigma = 0.2, presentation = 4000.0;
+	const double expected = sigma * sigma * tau / (2.0 - dt / tau);
+	struct conv_dir cd;
+	struct conv_run run = {0};
+	char text[1200];
+	sqlite3 *db;
+	sqlite3_stmt *stmt;
+	double sum = 0.0, sum_sq = 0.0, t_on, t_off;
+	long n = 0;
+
+	conv_dir_make(&cd);
+	conv_single_neuron_text(text, sizeof text, dt, tau, presentation);
+	conv_model_parse(&run.model, text);
+	run.model.layers[1].noise = sigma;
+	conv_run_model(&run, cd.db);
+	ck_assert_msg(run.rc == 0, "run failed: %s", run.err.msg);
+
+	db = conv_db_open(cd.db);
+	conv_sample_window(db, 3, &t_on, &t_off);
+	stmt = conv_prepare(db, "SELECT value FROM neuron_activity WHERE layer = 'y' AND kind = 'x'"
+			   " AND t > ?1 AND t < ?2");
+	/* Skip the first 20 tau of the relaxation from 0. */
+	sqlite3_bind_double(stmt, 1, t_on + 20.0 * tau);
+	sqlite3_bind_double(stmt, 2, t_off);
+	while (sqlite3_step(stmt) == SQLITE_ROW) {
+		double y = sqlite3_column_double(stmt, 0);
+
+		sum += y;
+		sum_sq += y * y;
+		n++;
+	}
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+
+	ck_assert_int_gt(n, 30000);
+	ck_assert_double_eq_tol(sum / n, 1.0, 0.05);
+	ck_assert_double_eq_tol((sum_sq - sum * sum / n) / (n - 1), expected, 0.12 * expected);
+	conv_run_free(&run);
+	conv_dir_remove(&cd);
+}
+END_TEST
+
+
+/* A lesioned layer is silenced: its neurons end at 0 with zero error. */
+START_TEST(convergence_lesion_silences)
+{
+	static const char *const extra[] = {"protocol.epochs=1", "protocol.test=false",
+					    "layer h1.lesion=1-2", "layer h1.lesion_time=30"};
+	struct conv_run run = {0};
+
+	conv_model_load(&run.model, "linear-chain.ini", extra, 4);
+	conv_run_model(&run, NULL);
+	ck_assert_msg(run.rc == 0, "run failed: %s", run.err.msg);
+	ck_assert_double_eq(pcs_network_x(run.net, 1, 1), 0.0);
+	ck_assert_double_eq(pcs_network_x(run.net, 1, 2), 0.0);
+	ck_assert_double_eq(pcs_network_e(run.net, 1, 1), 0.0);
+	ck_assert_double_eq(pcs_network_e(run.net, 1, 2), 0.0);
+	ck_assert_double_ne(pcs_network_x(run.net, 1, 0), 0.0);
+	ck_assert_double_ne(pcs_network_x(run.net, 1, 3), 0.0);
+	conv_run_free(&run);
+}
+END_TEST
+
+
+/* Lost messages are counted; without loss none are. */
+START_TEST(convergence_loss_counted)
+{
+	static const char *const lossy[] = {"protocol.epochs=20", "edge hidden -> label.loss=0.2"};
+	struct conv_run run = {0};
+
+	conv_model_load(&run.model, "xor.ini", lossy, 2);
+	conv_run_model(&run, NULL);
+	ck_assert_msg(run.rc == 0, "run failed: %s", run.err.msg);
+	ck_assert_uint_gt(run.result.messages_lost, 0);
+	/* hidden -> label carries 8 x 2 synapses per step out of fewer than
+	 * 8 x 2 + 2 x 8 + 20 edge and local deliveries, so at most about 20%
+	 * of all synaptic events can be lost. */
+	ck_assert_double_lt((double)run.result.messages_lost / (double)run.result.synaptic_events, 0.2);
+	conv_run_free(&run);
+
+	memset(&run, 0, sizeof run);
+	conv_model_load(&run.model, "xor.ini", lossy, 1);
+	conv_run_model(&run, NULL);
+	ck_assert_uint_eq(run.result.messages_lost, 0);
+	conv_run_free(&run);
+}
+END_TEST
+
+
+/* Learning that waits for local equilibrium still learns XOR. */
+START_TEST(convergence_settled_plasticity_learns)
+{
+	for (int seed = 1; seed <= 3; seed++) {
+		char seed_override[32];
+		const char *overrides[2] = {seed_override, "dynamics.plasticity=settled"};
+		struct conv_run run = {0};
+
+		snprintf(seed_override, sizeof seed_override, "model.seed=%d", seed);
+		conv_model_load(&run.model, "xor.ini", overrides, 2);
+		conv_run_model(&run, NULL);
+		ck_assert_msg(run.rc == 0, "seed %d: run failed: %s", seed, run.err.msg);
+		ck_assert_msg(run.result.test_accuracy == 1.0, "seed %d: test accuracy %g", seed,
+			      run.result.test_accuracy);
+		conv_run_free(&run);
+	}
+}
+END_TEST
+
+
 /* Total energy F at one monitor tick of one presentation. */
 struct conv_energy_tick {
 	int64_t seq;
@@ -638,9 +793,15 @@ static Suite *convergence_suite(void)
 	tcase_add_test(chain, convergence_chain_per_layer_dt);
 	tcase_add_test(chain, convergence_chain_delays);
 	tcase_add_test(chain, convergence_energy_nonincreasing);
+	tcase_add_test(chain, convergence_chain_heterogeneous);
+	tcase_add_test(chain, convergence_chain_lockstep);
+	tcase_add_test(chain, convergence_lesion_silences);
 	suite_add_tcase(suite, chain);
 
 	tcase_add_test(learning, convergence_xor_learned);
+	tcase_add_test(learning, convergence_loss_counted);
+	tcase_add_test(learning, convergence_settled_plasticity_learns);
+	tcase_add_test(single, convergence_noise_variance);
 	suite_add_tcase(suite, learning);
 	return suite;
 }

@@ -423,7 +423,7 @@ START_TEST(model_error_out_of_range)
 	expect_line_error(BASE "[layer x]\nsize = 1\nleak = 1\n", "leak", "a number in [0, 1)");
 	expect_line_error(BASE "[layer x]\nsize = 1\nsigma2 = 0\n", "sigma2", "a number > 0");
 	expect_line_error(BASE "[dynamics]\ndt = 0\n", "dt = 0", "dynamics.dt");
-	expect_line_error(BASE "[dynamics]\ntau_e = -0.5\n", "tau_e", "a number >= 0");
+	expect_line_error(BASE "[dynamics]\ntau_e = -0.5\n", "tau_e", "a number in [0, 1e+09]");
 	expect_line_error(BASE "[layer x]\nsize = 1\ndt = -0.1\n", "dt = -0.1", "layer x.dt");
 	expect_line_error(BASE "[layer x]\nsize = 1\ntau_x = -1\n", "tau_x", "layer x.tau_x");
 	expect_line_error(BASE "[protocol]\nepochs = -1\n", "epochs", "protocol.epochs");
@@ -536,7 +536,7 @@ START_TEST(model_error_structure)
 	expect_line_error(BASE "[dynamics]\ndt = 0.5\npresentation = 0.25\n", "presentation",
 			  "shorter than dynamics.dt");
 	expect_line_error(BASE "[trace]\nneurons = out:1\n", "neurons", "trace.neurons");
-	expect_line_error(BASE "[layer slow]\nsize = 1\ndt = 2\n[dynamics]\npresentation = 1\n",
+	expect_line_error(BASE "[layer slow]\nsize = 1\ndt = 2\n[edge in -> slow]\n[dynamics]\npresentation = 1\n",
 			  "presentation", "layer slow.dt = 2");
 	expect_line_error(BASE "[trace]\nneurons = out:1\n", "neurons", "0 to 0");
 }

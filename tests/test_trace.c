@@ -175,8 +175,9 @@ START_TEST(trace_schema_created)
 	static const char *const objects[] = {
 		"table:meta", "table:runs", "table:layers", "table:neurons", "table:samples",
 		"table:activity", "table:events", "table:weights", "table:energy",
-		"view:accuracy_per_epoch", "view:energy_per_sample", "view:layer_energy",
-		"view:neuron_activity", "view:message_counts",
+		"table:counters", "view:accuracy_per_epoch", "view:energy_per_sample",
+		"view:layer_energy", "view:neuron_activity", "view:message_counts",
+		"view:run_summary",
 	};
 	struct test_dir td;
 	char text[128], sql[256];
@@ -188,7 +189,7 @@ START_TEST(trace_schema_created)
 	db = test_db_open(td.db);
 	test_query_text(db, "SELECT value FROM meta WHERE key = 'schema_version'", text,
 			sizeof text);
-	ck_assert_str_eq(text, "1");
+	ck_assert_str_eq(text, "2");
 	test_query_text(db, "SELECT value FROM meta WHERE key = 'pcsim_version'", text,
 			sizeof text);
 	ck_assert_str_eq(text, PCS_VERSION);
@@ -230,8 +231,10 @@ static void test_write_every_kind(pcs_trace *tr)
 	ck_assert_int_eq(pcs_trace_layer(tr, 1, name, 32, NULL), 0);
 	/* The row must hold its own copy of the name. */
 	memcpy(name, "changed", 8);
-	ck_assert_int_eq(pcs_trace_neuron(tr, 0, 0, 783, PCS_KIND_REPRESENTATION, 0.1, 0.01), 0);
-	ck_assert_int_eq(pcs_trace_neuron(tr, 1, 1, 31, PCS_KIND_ERROR, 2.5e-3, 1.0 / 3.0), 0);
+	ck_assert_int_eq(pcs_trace_neuron(tr, 0, 0, 783, PCS_KIND_REPRESENTATION, 0.1, 0.01,
+					  0.5, NAN), 0);
+	ck_assert_int_eq(pcs_trace_neuron(tr, 1, 1, 31, PCS_KIND_ERROR, 2.5e-3, 1.0 / 3.0,
+					  NAN, 250.0), 0);
 	ck_assert_int_eq(pcs_trace_sample(tr, &train), 0);
 	ck_assert_int_eq(pcs_trace_sample(tr, &test), 0);
 	ck_assert_int_eq(pcs_trace_activity(tr, 1, 0.1, -0.7), 0);
@@ -240,6 +243,7 @@ static void test_write_every_kind(pcs_trace *tr)
 	ck_assert_int_eq(pcs_trace_weight(tr, 0, 3, 31, 783, -0.0625), 0);
 	ck_assert_int_eq(pcs_trace_weight(tr, 12, 0, 0, 1, 1.0 / 7.0), 0);
 	ck_assert_int_eq(pcs_trace_energy(tr, 5000000000LL, 7.5, 1, 0.33), 0);
+	ck_assert_int_eq(pcs_trace_counter(tr, "messages_sent", 123456789.0), 0);
 }
 
 
@@ -250,7 +254,7 @@ static void test_check_runs_row(sqlite3 *db, int64_t run_id)
 		int64_t rows;
 	} tables[] = {
 		{"layers", 2}, {"neurons", 2}, {"samples", 2}, {"activity", 2},
-		{"events", 1}, {"weights", 2}, {"energy", 1},
+		{"events", 1}, {"weights", 2}, {"energy", 1}, {"counters", 1},
 	};
 	char sql[256], started[64], finished[64];
 	sqlite3_stmt *stmt;
@@ -301,8 +305,8 @@ static void test_check_layers_neurons(sqlite3 *db)
 	ck_assert_int_eq(sqlite3_column_type(stmt, 3), SQLITE_NULL);
 	sqlite3_finalize(stmt);
 
-	stmt = test_prepare(db, "SELECT neuron_id, layer_id, idx, kind, tau, dt FROM neurons"
-				" ORDER BY rowid");
+	stmt = test_prepare(db, "SELECT neuron_id, layer_id, idx, kind, tau, dt, delay,"
+				" lesion_time FROM neurons ORDER BY rowid");
 	ck_assert_int_eq(sqlite3_step(stmt), SQLITE_ROW);
 	ck_assert_int_eq(sqlite3_column_int(stmt, 0), 0);
 	ck_assert_int_eq(sqlite3_column_int(stmt, 1), 0);
@@ -310,6 +314,8 @@ static void test_check_layers_neurons(sqlite3 *db)
 	ck_assert_str_eq((const char *)sqlite3_column_text(stmt, 3), "x");
 	ck_assert_double_eq(sqlite3_column_double(stmt, 4), 0.1);
 	ck_assert_double_eq(sqlite3_column_double(stmt, 5), 0.01);
+	ck_assert_double_eq(sqlite3_column_double(stmt, 6), 0.5);
+	ck_assert_int_eq(sqlite3_column_type(stmt, 7), SQLITE_NULL);
 	ck_assert_int_eq(sqlite3_step(stmt), SQLITE_ROW);
 	ck_assert_int_eq(sqlite3_column_int(stmt, 0), 1);
 	ck_assert_int_eq(sqlite3_column_int(stmt, 1), 1);
@@ -317,6 +323,8 @@ static void test_check_layers_neurons(sqlite3 *db)
 	ck_assert_str_eq((const char *)sqlite3_column_text(stmt, 3), "e");
 	ck_assert_double_eq(sqlite3_column_double(stmt, 4), 2.5e-3);
 	ck_assert_double_eq(sqlite3_column_double(stmt, 5), 1.0 / 3.0);
+	ck_assert_int_eq(sqlite3_column_type(stmt, 6), SQLITE_NULL);
+	ck_assert_double_eq(sqlite3_column_double(stmt, 7), 250.0);
 	sqlite3_finalize(stmt);
 }
 
@@ -529,8 +537,9 @@ START_TEST(trace_views_join_names)
 	ck_assert_int_eq(pcs_trace_layer(tr, 0, "input", 2, "input"), 0);
 	ck_assert_int_eq(pcs_trace_layer(tr, 1, "hidden", 2, "none"), 0);
 	/* Neuron 7 is the error neuron at index 1 of hidden. */
-	ck_assert_int_eq(pcs_trace_neuron(tr, 7, 1, 1, PCS_KIND_ERROR, 1.0, 0.1), 0);
-	ck_assert_int_eq(pcs_trace_neuron(tr, 6, 1, 1, PCS_KIND_REPRESENTATION, 1.0, 0.1), 0);
+	ck_assert_int_eq(pcs_trace_neuron(tr, 7, 1, 1, PCS_KIND_ERROR, 1.0, 0.1, NAN, NAN), 0);
+	ck_assert_int_eq(pcs_trace_neuron(tr, 6, 1, 1, PCS_KIND_REPRESENTATION, 1.0, 0.1,
+					  0.0, NAN), 0);
 	ck_assert_int_eq(pcs_trace_activity(tr, 7, 0.5, 0.25), 0);
 	ck_assert_int_eq(pcs_trace_activity(tr, 6, 0.5, 4.0), 0);
 	for (int i = 0; i < 3; i++)
@@ -703,6 +712,7 @@ START_TEST(trace_reopen_other_version_rejected)
 	struct test_dir td;
 	pcs_error err;
 	sqlite3 *db;
+	char own[32];
 
 	test_dir_make(&td);
 	test_trace_close(test_trace_open(td.db));
@@ -712,13 +722,265 @@ START_TEST(trace_reopen_other_version_rejected)
 
 	err = test_assert_open_fails(td.db);
 	ck_assert_msg(strstr(err.msg, "version 99") != NULL, "found version missing: %s", err.msg);
-	ck_assert_msg(strstr(err.msg, "version 1") != NULL, "own version missing: %s", err.msg);
+	snprintf(own, sizeof own, "version %d", PCS_SCHEMA_VERSION);
+	ck_assert_msg(strstr(err.msg, own) != NULL, "own version missing: %s", err.msg);
 
 	/* The rejected open must leave the file as it was. */
 	db = test_db_open(td.db);
 	ck_assert_int_eq(test_query_int(db, "SELECT value FROM meta WHERE key = 'schema_version'"),
 			 99);
 	sqlite3_close(db);
+	test_dir_remove(&td);
+}
+END_TEST
+
+
+START_TEST(trace_counters_stored)
+{
+	struct test_dir td;
+	pcs_trace *tr;
+	sqlite3 *db;
+	char name[32] = "messages_lost";
+	int64_t first, second;
+	char sql[160];
+
+	test_dir_make(&td);
+	tr = test_trace_open(td.db);
+	first = test_begin_run(tr);
+	ck_assert_int_eq(pcs_trace_counter(tr, name, 17.0), 0);
+	/* The row must hold its own copy of the name. */
+	memcpy(name, "changed", 8);
+	ck_assert_int_eq(pcs_trace_counter(tr, "wall_seconds", 0.375), 0);
+	ck_assert_int_eq(pcs_trace_counter(tr, "neuron_steps", 9007199254740992.0), 0);
+	ck_assert_int_eq(pcs_trace_counter(tr, NULL, 1.0), PCS_EINVAL);
+	test_end_run(tr, PCS_RUN_FINISHED);
+	second = test_begin_run(tr);
+	ck_assert_int_eq(pcs_trace_counter(tr, "messages_lost", 2.0), 0);
+	test_end_run(tr, PCS_RUN_FINISHED);
+	ck_assert_int_eq(pcs_trace_counter(tr, "messages_lost", 1.0), PCS_EINVAL);
+	test_trace_close(tr);
+
+	db = test_db_open(td.db);
+	ck_assert_int_eq(test_query_int(db, "SELECT COUNT(*) FROM counters"), 4);
+	snprintf(sql, sizeof sql, "SELECT value FROM counters WHERE run_id = %lld"
+		 " AND name = 'messages_lost'", (long long)first);
+	ck_assert_double_eq(test_query_double(db, sql), 17.0);
+	snprintf(sql, sizeof sql, "SELECT value FROM counters WHERE run_id = %lld"
+		 " AND name = 'messages_lost'", (long long)second);
+	ck_assert_double_eq(test_query_double(db, sql), 2.0);
+	ck_assert_double_eq(test_query_double(db, "SELECT value FROM counters"
+					      " WHERE name = 'wall_seconds'"), 0.375);
+	/* 2^53 is exact in a REAL column. */
+	ck_assert_double_eq(test_query_double(db, "SELECT value FROM counters"
+					      " WHERE name = 'neuron_steps'"), 9007199254740992.0);
+	sqlite3_close(db);
+	test_dir_remove(&td);
+}
+END_TEST
+
+
+static void test_summary_sample(pcs_trace *tr, int64_t seq, int epoch, pcs_phase phase,
+				int label, int predicted, double energy, double settle_time)
+{
+	pcs_sample_row row = {
+		.seq = seq, .epoch = epoch, .phase = phase, .data_index = seq, .label = label,
+		.t_on = 10.0 * (double)seq, .t_off = 10.0 * (double)seq + 8.0,
+		.predicted = predicted, .energy = energy, .settle_time = settle_time,
+	};
+
+	ck_assert_int_eq(pcs_trace_sample(tr, &row), 0);
+}
+
+
+/*
+ * Two training epochs and a test pass of four samples, two of them correct.
+ * messages_sent is written in two parts, 1000 and 200.
+ */
+static int64_t test_summary_run_with_test(pcs_trace *tr)
+{
+	pcs_run_info info = test_info;
+	pcs_error err = {0};
+	int64_t run_id = -1;
+
+	info.params = "{\"dynamics.dt\": \"0.05\"}";
+	ck_assert_int_eq(pcs_trace_begin_run(tr, &info, &run_id, &err), 0);
+	test_summary_sample(tr, 0, 1, PCS_PHASE_TRAIN, 1, 1, 4.0, 1.0);
+	test_summary_sample(tr, 1, 1, PCS_PHASE_TRAIN, 0, 1, 2.0, 3.0);
+	test_summary_sample(tr, 2, 2, PCS_PHASE_TRAIN, 1, 1, 1.0, 2.0);
+	test_summary_sample(tr, 3, 2, PCS_PHASE_TRAIN, 0, 0, 3.0, 2.0);
+	test_summary_sample(tr, 4, 2, PCS_PHASE_TEST, 0, 0, 0.5, 1.5);
+	test_summary_sample(tr, 5, 2, PCS_PHASE_TEST, 1, 0, 1.5, 2.5);
+	test_summary_sample(tr, 6, 2, PCS_PHASE_TEST, 2, 2, 1.0, 0.5);
+	test_summary_sample(tr, 7, 2, PCS_PHASE_TEST, 3, -1, 2.0, 3.5);
+	ck_assert_int_eq(pcs_trace_counter(tr, "messages_sent", 1000.0), 0);
+	ck_assert_int_eq(pcs_trace_counter(tr, "messages_sent", 200.0), 0);
+	ck_assert_int_eq(pcs_trace_counter(tr, "messages_lost", 3.0), 0);
+	ck_assert_int_eq(pcs_trace_counter(tr, "neuron_steps", 5e6), 0);
+	test_end_run(tr, PCS_RUN_FINISHED);
+	return run_id;
+}
+
+
+/*
+ * No test pass: the last epoch (2) has energies 0.25, 0.75 and a NaN one,
+ * settle times 1, 2 and NaN. No counters.
+ */
+static int64_t test_summary_run_without_test(pcs_trace *tr)
+{
+	int64_t run_id = test_begin_run(tr);
+
+	test_summary_sample(tr, 0, 1, PCS_PHASE_TRAIN, 0, 0, 10.0, 5.0);
+	test_summary_sample(tr, 1, 1, PCS_PHASE_TRAIN, 1, 1, 20.0, 5.0);
+	test_summary_sample(tr, 2, 2, PCS_PHASE_TRAIN, 0, 0, 0.25, 1.0);
+	test_summary_sample(tr, 3, 2, PCS_PHASE_TRAIN, 1, 0, 0.75, 2.0);
+	test_summary_sample(tr, 4, 2, PCS_PHASE_TRAIN, 1, 1, NAN, NAN);
+	test_end_run(tr, PCS_RUN_DIVERGED);
+	return run_id;
+}
+
+
+/* Returns a statement stepped to the run_summary row of run_id. */
+static sqlite3_stmt *test_summary_row(sqlite3 *db, int64_t run_id)
+{
+	sqlite3_stmt *stmt = test_prepare(db, "SELECT model_name, seed, mode, status, params,"
+					  " test_accuracy, final_energy, mean_settle_time, samples,"
+					  " messages_sent, messages_lost FROM run_summary"
+					  " WHERE run_id = ?1");
+
+	sqlite3_bind_int64(stmt, 1, run_id);
+	ck_assert_int_eq(sqlite3_step(stmt), SQLITE_ROW);
+	return stmt;
+}
+
+
+START_TEST(trace_run_summary_test_phase)
+{
+	struct test_dir td;
+	pcs_trace *tr;
+	sqlite3 *db;
+	sqlite3_stmt *stmt;
+	int64_t run_id;
+
+	test_dir_make(&td);
+	tr = test_trace_open(td.db);
+	run_id = test_summary_run_with_test(tr);
+	test_trace_close(tr);
+
+	db = test_db_open(td.db);
+	stmt = test_summary_row(db, run_id);
+	ck_assert_str_eq((const char *)sqlite3_column_text(stmt, 0), "xor");
+	ck_assert_int_eq(sqlite3_column_int64(stmt, 1), 7);
+	ck_assert_str_eq((const char *)sqlite3_column_text(stmt, 2), "deterministic");
+	ck_assert_str_eq((const char *)sqlite3_column_text(stmt, 3), "finished");
+	ck_assert_str_eq((const char *)sqlite3_column_text(stmt, 4), "{\"dynamics.dt\": \"0.05\"}");
+	/* 2 of 4 test samples correct; predicted -1 never counts. */
+	ck_assert_double_eq(sqlite3_column_double(stmt, 5), 0.5);
+	/* Test energies 0.5, 1.5, 1.0, 2.0 and settle times 1.5, 2.5, 0.5, 3.5. */
+	ck_assert_double_eq(sqlite3_column_double(stmt, 6), 1.25);
+	ck_assert_double_eq(sqlite3_column_double(stmt, 7), 2.0);
+	ck_assert_int_eq(sqlite3_column_int64(stmt, 8), 8);
+	ck_assert_double_eq(sqlite3_column_double(stmt, 9), 1200.0);
+	ck_assert_double_eq(sqlite3_column_double(stmt, 10), 3.0);
+	ck_assert_int_eq(sqlite3_step(stmt), SQLITE_DONE);
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	test_dir_remove(&td);
+}
+END_TEST
+
+
+START_TEST(trace_run_summary_last_epoch)
+{
+	struct test_dir td;
+	pcs_trace *tr;
+	sqlite3 *db;
+	sqlite3_stmt *stmt;
+	int64_t run_id;
+
+	test_dir_make(&td);
+	tr = test_trace_open(td.db);
+	run_id = test_summary_run_without_test(tr);
+	test_trace_close(tr);
+
+	db = test_db_open(td.db);
+	stmt = test_summary_row(db, run_id);
+	ck_assert_str_eq((const char *)sqlite3_column_text(stmt, 3), "diverged");
+	ck_assert_int_eq(sqlite3_column_type(stmt, 5), SQLITE_NULL);
+	/* Epoch 2 only, the NULL (NaN) values left out of the means. */
+	ck_assert_double_eq(sqlite3_column_double(stmt, 6), 0.5);
+	ck_assert_double_eq(sqlite3_column_double(stmt, 7), 1.5);
+	ck_assert_int_eq(sqlite3_column_int64(stmt, 8), 5);
+	ck_assert_int_eq(sqlite3_column_type(stmt, 9), SQLITE_INTEGER);
+	ck_assert_int_eq(sqlite3_column_int64(stmt, 9), 0);
+	ck_assert_int_eq(sqlite3_column_int64(stmt, 10), 0);
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	test_dir_remove(&td);
+}
+END_TEST
+
+
+START_TEST(trace_run_summary_one_row_per_run)
+{
+	struct test_dir td;
+	pcs_trace *tr;
+	sqlite3 *db;
+	sqlite3_stmt *stmt;
+	int64_t with_test, without_test, empty;
+
+	test_dir_make(&td);
+	tr = test_trace_open(td.db);
+	with_test = test_summary_run_with_test(tr);
+	empty = test_begin_run(tr);
+	test_end_run(tr, PCS_RUN_FAILED);
+	without_test = test_summary_run_without_test(tr);
+	test_trace_close(tr);
+
+	db = test_db_open(td.db);
+	ck_assert_int_eq(test_query_int(db, "SELECT COUNT(*) FROM run_summary"), 3);
+
+	/* Rows of other runs must not leak into a run's means. */
+	stmt = test_summary_row(db, with_test);
+	ck_assert_double_eq(sqlite3_column_double(stmt, 6), 1.25);
+	ck_assert_int_eq(sqlite3_column_int64(stmt, 8), 8);
+	sqlite3_finalize(stmt);
+	stmt = test_summary_row(db, without_test);
+	ck_assert_double_eq(sqlite3_column_double(stmt, 6), 0.5);
+	ck_assert_double_eq(sqlite3_column_double(stmt, 9), 0.0);
+	sqlite3_finalize(stmt);
+
+	/* A run without samples or counters still has its row. */
+	stmt = test_summary_row(db, empty);
+	ck_assert_str_eq((const char *)sqlite3_column_text(stmt, 3), "failed");
+	ck_assert_int_eq(sqlite3_column_type(stmt, 5), SQLITE_NULL);
+	ck_assert_int_eq(sqlite3_column_type(stmt, 6), SQLITE_NULL);
+	ck_assert_int_eq(sqlite3_column_type(stmt, 7), SQLITE_NULL);
+	ck_assert_int_eq(sqlite3_column_int64(stmt, 8), 0);
+	ck_assert_int_eq(sqlite3_column_int64(stmt, 9), 0);
+	ck_assert_int_eq(sqlite3_column_int64(stmt, 10), 0);
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	test_dir_remove(&td);
+}
+END_TEST
+
+
+START_TEST(trace_reopen_version_1_rejected)
+{
+	struct test_dir td;
+	pcs_error err;
+	sqlite3 *db;
+
+	test_dir_make(&td);
+	test_trace_close(test_trace_open(td.db));
+	db = test_db_open(td.db);
+	test_exec(db, "UPDATE meta SET value = '1' WHERE key = 'schema_version'");
+	sqlite3_close(db);
+
+	/* A version 1 file lacks neurons.delay, neurons.lesion_time and counters. */
+	err = test_assert_open_fails(td.db);
+	ck_assert_msg(strstr(err.msg, "version 1,") != NULL, "found version missing: %s",
+		      err.msg);
 	test_dir_remove(&td);
 }
 END_TEST
@@ -996,6 +1258,11 @@ static Suite *trace_suite(void)
 	tcase_add_test(tc, trace_open_parent_is_file);
 	tcase_add_test(tc, trace_open_not_database);
 	tcase_add_test(tc, trace_reopen_other_version_rejected);
+	tcase_add_test(tc, trace_reopen_version_1_rejected);
+	tcase_add_test(tc, trace_counters_stored);
+	tcase_add_test(tc, trace_run_summary_test_phase);
+	tcase_add_test(tc, trace_run_summary_last_epoch);
+	tcase_add_test(tc, trace_run_summary_one_row_per_run);
 	tcase_add_test(tc, trace_runs_distinct_ids);
 	tcase_add_test(tc, trace_status_each_value);
 	tcase_add_test(tc, trace_misuse_rejected);

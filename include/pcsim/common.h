@@ -76,6 +76,14 @@ enum {
 	PCS_STREAM_WEIGHTS = 1,   /* weight initialisation, one draw per synapse in edge order */
 	PCS_STREAM_SHUFFLE = 2,   /* sample order of each epoch */
 	PCS_STREAM_DATA = 3,      /* data set subsets */
+	PCS_STREAM_PARAMS = 4,    /* per-neuron tau and dt; sub-stream per layer and quantity */
+	PCS_STREAM_DELAYS = 5,    /* per-neuron delays; sub-stream per edge and direction */
+	PCS_STREAM_NOISE = 6,     /* additive activity noise, in event order */
+	PCS_STREAM_LOSS = 7,      /* lost messages, in delivery order */
+	PCS_STREAM_JITTER = 8,    /* step jitter, in event order */
 };
+
+/* Seeds a sub-stream `index` of a stream, for per-layer or per-edge draws. */
+void pcs_rng_seed_sub(pcs_rng *rng, uint64_t seed, uint64_t stream, uint64_t index);
 
 #endif

@@ -53,6 +53,26 @@ typedef enum pcs_feedback {
 	PCS_FEEDBACK_MIRRORED, /* B starts as W^T and follows the same local rule */
 } pcs_feedback;
 
+/*
+ * How a per-neuron parameter is drawn around its mean m with spread s,
+ * once per neuron from the run seed:
+ *   fixed: m;  uniform: m (1 + s U(-1, 1)), s < 1;
+ *   normal: m (1 + s N(0, 1)), redrawn until positive;
+ *   lognormal: m exp(s N(0, 1) - s^2 / 2), whose mean is m.
+ */
+typedef enum pcs_distribution {
+	PCS_DIST_FIXED,
+	PCS_DIST_UNIFORM,
+	PCS_DIST_NORMAL,
+	PCS_DIST_LOGNORMAL,
+	PCS_DIST_INHERIT,   /* layer keys only: use the [dynamics] setting */
+} pcs_distribution;
+
+typedef enum pcs_plasticity {
+	PCS_PLASTICITY_CONTINUOUS, /* synapses change whenever learning is on */
+	PCS_PLASTICITY_SETTLED,    /* only while the owner's own value has stopped changing */
+} pcs_plasticity;
+
 typedef enum pcs_data_source {
 	PCS_DATA_IDX,
 	PCS_DATA_CSV,
@@ -79,6 +99,12 @@ typedef struct pcs_layer_spec {
 	pcs_start start;
 	double dt;                 /* local step of this layer's neurons, time units; 0 = dynamics.dt */
 	double tau_x;              /* time constant of this layer's x neurons, time units; 0 = dynamics.tau_x */
+	pcs_distribution tau_x_distribution, tau_e_distribution, dt_distribution;
+	double tau_x_spread, tau_e_spread, dt_spread; /* NAN = the [dynamics] value */
+	double jitter;             /* NAN = dynamics.jitter */
+	double noise;              /* NAN = dynamics.noise */
+	char lesion[128];          /* neurons silenced: "none", "all" or indexes "I", "I-J", comma-separated */
+	double lesion_time;        /* time units from which the lesion applies */
 	int line;                  /* line of the [layer NAME] header, for messages */
 } pcs_layer_spec;
 
@@ -90,6 +116,9 @@ typedef struct pcs_edge_spec {
 	double learning_rate;      /* 1 / tau_w, per time unit, >= 0 */
 	double decay;              /* lambda, >= 0 */
 	double delay;              /* transmission delay of this edge's messages, time units, >= 0 */
+	pcs_distribution delay_distribution; /* drawn per sending neuron */
+	double delay_spread;
+	double loss;               /* probability that a message is lost at one synapse, [0, 1) */
 	bool bias;                 /* whether the predicted neurons have a learned bias */
 	pcs_feedback feedback;
 	int line;
@@ -102,6 +131,12 @@ typedef struct pcs_dynamics_spec {
 	double presentation;       /* time each sample is presented, time units, >= dt */
 	double send_threshold;     /* send-on-delta threshold; 0 = send on every step */
 	double divergence_limit;   /* |x| or |e| above this marks the run diverged */
+	pcs_distribution tau_x_distribution, tau_e_distribution, dt_distribution;
+	double tau_x_spread, tau_e_spread, dt_spread;
+	double jitter;             /* relative jitter of each step: dt (1 + jitter U(-1, 1)), [0, 1) */
+	double noise;              /* sd of additive noise on x, x units per sqrt(time unit) */
+	pcs_plasticity plasticity;
+	double settle_threshold;   /* settled when |d(value)/dt| is below this, per time unit */
 } pcs_dynamics_spec;
 
 typedef struct pcs_runtime_spec {
@@ -192,5 +227,8 @@ const char *pcs_clamp_name(pcs_clamp c);
  */
 int pcs_model_select_neurons(const pcs_model *model, const char *selection, bool **selected,
 			     pcs_error *err);
+
+/* Marks the neurons of layer's lesion key in selected (layer size bools, zeroed). */
+int pcs_model_select_lesion(const pcs_model *model, int layer, bool *selected, pcs_error *err);
 
 #endif

@@ -42,6 +42,9 @@ typedef struct pcs_run_options {
 	double progress_interval;
 	/* Stop the run with status interrupted on SIGINT and SIGTERM. */
 	bool handle_signals;
+	/* When not NULL and non-zero at any point, the run stops as interrupted:
+	 * for a signal caught by the caller before the run's own watchers exist. */
+	const volatile int *interrupted;
 } pcs_run_options;
 
 typedef struct pcs_run_result {
@@ -50,6 +53,8 @@ typedef struct pcs_run_result {
 	int epochs_done;
 	double train_accuracy[64];        /* per epoch, first 64 epochs; see docs/traces.md */
 	double train_energy[64];          /* mean F at the end of each training sample, per epoch */
+	double last_train_accuracy;       /* of the last epoch, whatever the epoch count */
+	double last_train_energy;
 	double test_accuracy;             /* -1 when no test pass ran */
 	double test_energy;               /* mean F at the end of each test sample */
 	int64_t test_count;
@@ -58,6 +63,7 @@ typedef struct pcs_run_result {
 	double model_time;                /* time units simulated */
 	uint64_t neuron_steps;            /* local steps and error recomputations */
 	uint64_t messages;                /* messages sent */
+	uint64_t messages_lost;           /* synaptic transmissions lost (edge loss) */
 	uint64_t synaptic_events;         /* message arrivals at a synapse */
 	uint64_t events;                  /* scheduler events processed */
 } pcs_run_result;

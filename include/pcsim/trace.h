@@ -20,7 +20,7 @@
 
 #include "pcsim/common.h"
 
-#define PCS_SCHEMA_VERSION 1
+#define PCS_SCHEMA_VERSION 2
 
 typedef struct pcs_trace pcs_trace;
 
@@ -75,13 +75,25 @@ int pcs_trace_begin_run(pcs_trace *tr, const pcs_run_info *info, int64_t *run_id
 
 /* Queue rows for the current run. Return 0 or the writer's sticky error. */
 int pcs_trace_layer(pcs_trace *tr, int layer_id, const char *name, int size, const char *clamp);
+/*
+ * tau, dt, delay and lesion_time are in time units. delay is the transmission
+ * delay of the neuron's first outgoing edge and lesion_time the time from
+ * which the neuron is silenced; NAN stores NULL (no outgoing edge, never
+ * silenced).
+ */
 int pcs_trace_neuron(pcs_trace *tr, int neuron_id, int layer_id, int idx, pcs_neuron_kind kind,
-		     double tau, double dt);
+		     double tau, double dt, double delay, double lesion_time);
 int pcs_trace_sample(pcs_trace *tr, const pcs_sample_row *row);
 int pcs_trace_activity(pcs_trace *tr, int neuron_id, double t, double value);
 int pcs_trace_event(pcs_trace *tr, int neuron_id, double t, double value);
 int pcs_trace_weight(pcs_trace *tr, int epoch, int edge, int post, int pre, double w);
 int pcs_trace_energy(pcs_trace *tr, int64_t seq, double t, int layer_id, double value);
+/*
+ * Queues one named total of the run, such as messages_sent, messages_lost,
+ * neuron_steps, synaptic_events or wall_seconds (docs/traces.md lists them).
+ * name must not be NULL (PCS_EINVAL).
+ */
+int pcs_trace_counter(pcs_trace *tr, const char *name, double value);
 
 /*
  * Waits until every queued row is committed, then sets the run's status and

@@ -17,7 +17,8 @@ static int args_usage_error(const char *usage, const char *problem, const char *
 static int args_add_override(cli_model_args *args, const char *usage, const char *value)
 {
 	if (args->n_overrides >= PCS_MAX_OVERRIDES - 2)
-		return args_usage_error(usage, "too many --set options (at most 62); dropped", value);
+		return args_usage_error(usage, "too many --set options (at most 62); the first "
+					"one over the limit is", value);
 	args->overrides[args->n_overrides++] = value;
 	return 0;
 }
@@ -47,6 +48,10 @@ int pcs_cli_parse_model_args(int argc, char **argv, const char *usage, bool allo
 		} else if (allow_run_options && strcmp(a, "--seed") == 0) {
 			if (value == NULL)
 				return args_usage_error(usage, "missing a non-negative integer after", a);
+			if (value[strspn(value, "0123456789")] != '\0' || value[0] == '\0'
+			    || strlen(value) > 20)
+				return args_usage_error(usage, "invalid --seed: expected a non-negative "
+							"integer below 2^64, got", value);
 			snprintf(args->seed_override, sizeof args->seed_override, "model.seed=%s", value);
 			i++;
 		} else if (allow_run_options && strcmp(a, "--db") == 0) {

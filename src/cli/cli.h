@@ -33,6 +33,13 @@ void pcs_cli_report(const char *command, const pcs_error *err, int code);
 int pcs_cmd_run(int argc, char **argv);
 int pcs_cmd_check(int argc, char **argv);
 int pcs_cmd_bench(int argc, char **argv);
+int pcs_cmd_sweep(int argc, char **argv);
+
+/*
+ * Writes the overrides ("section.key=value") as a JSON object of strings,
+ * {"section.key": "value", ...}, into buf; the text is cut at size - 1 bytes.
+ */
+void pcs_cli_params_json(const char *const *overrides, int n_overrides, char *buf, size_t size);
 
 /*
  * Parses MODEL, --set, --seed, --db and --quiet from argv[1..]. Returns

@@ -4,6 +4,7 @@
  * the summary. Progress goes to stderr when it is a terminal; results go
  * to stdout.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,28 @@ static const char bench_usage[] =
 	"  --json           print one JSON object instead of text\n";
 
 
+/* Set by SIGINT or SIGTERM while data loads, before the run's watchers exist. */
+static volatile sig_atomic_t run_early_signal;
+
+
+static void run_early_signal_cb(int signum)
+{
+	run_early_signal = signum;
+}
+
+
+static void run_catch_early_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = run_early_signal_cb;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+
 static void run_progress_cb(const pcs_progress *p, void *data)
 {
 	double rate = p->elapsed > 0 ? (double)p->samples_done / p->elapsed : 0.0;
@@ -58,38 +81,6 @@ static void run_progress_cb(const pcs_progress *p, void *data)
 		bar, (long long)p->samples_done, (long long)p->samples_total, p->epoch,
 		p->phase == PCS_PHASE_TRAIN ? "train" : "test", rate, left);
 	fflush(stderr);
-}
-
-
-/* Writes the overrides as a JSON object of strings into buf. */
-static void run_params_json(const cli_model_args *args, char *buf, size_t size)
-{
-	size_t n = 0;
-
-	n += (size_t)snprintf(buf + n, size - n, "{");
-	for (int i = 0; i < args->n_overrides && n < size; i++) {
-		const char *o = args->overrides[i];
-		const char *eq = strchr(o, '=');
-
-		n += (size_t)snprintf(buf + n, size - n, i ? ", \"" : "\"");
-		for (const char *c = o; *c && n + 8 < size; c++) {
-			if (c == eq) {
-				n += (size_t)snprintf(buf + n, size - n, "\": \"");
-				continue;
-			}
-			if (*c == '"' || *c == '\\')
-				buf[n++] = '\\';
-			if ((unsigned char)*c < 0x20)
-				n += (size_t)snprintf(buf + n, size - n, "\\u%04x", *c);
-			else
-				buf[n++] = *c;
-		}
-		if (n < size)
-			n += (size_t)snprintf(buf + n, size - n, "\"");
-	}
-	if (n < size)
-		snprintf(buf + n, size - n, "}");
-	buf[size - 1] = '\0';
 }
 
 
@@ -120,16 +111,23 @@ static void run_print_summary(const pcs_model *m, const pcs_run_result *r, doubl
 	for (int e = 0; e < r->epochs_done && e < 64; e++)
 		printf("epoch %-7d train accuracy %.4f  mean energy %.6g\n", e + 1,
 		       r->train_accuracy[e], r->train_energy[e]);
+	if (r->epochs_done > 65)
+		printf("...           epochs 65 to %d: see the accuracy_per_epoch view\n",
+		       r->epochs_done - 1);
+	if (r->epochs_done > 64)
+		printf("epoch %-7d train accuracy %.4f  mean energy %.6g\n", r->epochs_done,
+		       r->last_train_accuracy, r->last_train_energy);
 	if (r->test_accuracy >= 0)
 		printf("test          accuracy %.4f on %lld samples  mean energy %.6g\n",
 		       r->test_accuracy, (long long)r->test_count, r->test_energy);
 	printf("final energy  %.6g\n", r->test_accuracy >= 0 ? r->test_energy
-			   : r->epochs_done > 0 ? r->train_energy[r->epochs_done - 1] : 0.0);
+			   : r->last_train_energy);
 	printf("wall time     %.3f s simulation, %.3f s data loading\n", r->wall_seconds, load_s);
 	printf("neuron steps  %llu (%.3g per second)\n", (unsigned long long)r->neuron_steps,
 	       (double)r->neuron_steps / wall);
-	printf("messages      %llu (%.3g per second)\n", (unsigned long long)r->messages,
-	       (double)r->messages / wall);
+	printf("messages      %llu (%.3g per second), %llu synaptic transmissions lost\n",
+	       (unsigned long long)r->messages, (double)r->messages / wall,
+	       (unsigned long long)r->messages_lost);
 	printf("synaptic events %llu (%.3g per second)\n", (unsigned long long)r->synaptic_events,
 	       (double)r->synaptic_events / wall);
 	printf("dense-equivalent multiply-adds %.3g (%.3g per second)\n", run_dense_macs(m, r),
@@ -167,6 +165,7 @@ static int run_model(const cli_model_args *args, bool db_enabled, bool json, con
 		pcs_cli_report(cmd, &err, rc);
 		return pcs_cli_exit_code(rc);
 	}
+	run_catch_early_signals();
 	t0 = run_now();
 	rc = pcs_data_load(&model.data, &train, &test, &err);
 	load_s = run_now() - t0;
@@ -176,11 +175,16 @@ static int run_model(const cli_model_args *args, bool db_enabled, bool json, con
 		rc = pcs_network_create(&net, &model, &train, &test, &err);
 	if (rc == 0) {
 		options.handle_signals = true;
+		options.interrupted = (const volatile int *)&run_early_signal;
 		options.progress_interval = 0.2;
 		if (!args->quiet && !json && isatty(STDERR_FILENO))
 			options.progress = run_progress_cb;
-		run_params_json(args, params, sizeof params);
+		pcs_cli_params_json(args->overrides, args->n_overrides, params, sizeof params);
 		rc = pcs_network_run(net, trace, params, &options, &result, &err);
+
+		/* libuv restored the default actions when its watchers closed, so
+		 * catch signals again: closing the trace must not be cut short. */
+		run_catch_early_signals();
 		if (options.progress != NULL)
 			fputs("\n", stderr);
 		if (json)

@@ -125,6 +125,20 @@ static int check_edges(model_parser *parser)
 		return model_fail(parser, &file, "the model has no edges; add an [edge A -> B] "
 				  "section for each layer A that predicts a layer B");
 	}
+
+	/* A layer on no edge neither predicts nor is predicted: it would sit
+	 * unchanged, and a target layer there would be read at chance. */
+	for (int l = 0; l < model->n_layers; l++) {
+		model_location at = { .line = model->layers[l].line, .override = NULL };
+		bool connected = false;
+
+		for (int i = 0; i < model->n_edges; i++)
+			connected |= model->edges[i].from == l || model->edges[i].to == l;
+		if (!connected)
+			return model_fail(parser, &at, "layer %s is on no edge, so it neither predicts "
+					  "nor is predicted; add an [edge] section that names it or "
+					  "remove the layer", model->layers[l].name);
+	}
 	return 0;
 }
 
@@ -201,6 +215,10 @@ static int check_presentation(model_parser *parser)
 					  "but runtime.mode = lockstep steps every neuron with one dt; "
 					  "remove the layer's dt or use runtime.mode = deterministic",
 					  layer->name, layer->dt, model->dynamics.dt);
+		if (layer->dt > 0.0 && layer->dt < 1e-9)
+			return model_fail(parser, &at, "layer %s.dt = %g is below the time resolution "
+					  "of 1e-9 time units; use 0 (dynamics.dt) or a step >= 1e-9",
+					  layer->name, layer->dt);
 		if (presentation < layer->dt)
 			return model_fail(parser, &at, "dynamics.presentation = %g is shorter than "
 					  "layer %s.dt = %g; a sample must be presented for at "
@@ -240,6 +258,90 @@ static int check_neurons(model_parser *parser)
 }
 
 
+int model_check_lesion(model_parser *parser, int l)
+{
+	const pcs_layer_spec *s = &parser->model->layers[l];
+	model_location at = { .line = s->line, .override = NULL };
+	char prefix[PCS_PATH_MAX + 128];
+	int rc;
+
+	model_format_location(parser, &at, prefix, sizeof prefix);
+	snprintf(prefix + strlen(prefix), sizeof prefix - strlen(prefix),
+		 "invalid layer %s.lesion: ", s->name);
+	rc = model_select_in_layer(parser->model, l, s->lesion, NULL, prefix, parser->err);
+	if (rc < 0)
+		parser->failed = rc;
+	return rc;
+}
+
+
+/* A uniform draw m (1 + s U(-1, 1)) stays positive only for s < 1. */
+static int check_spread(model_parser *parser, int line, const char *what,
+			pcs_distribution distribution, double spread)
+{
+	model_location at = { .line = line, .override = NULL };
+
+	if (distribution == PCS_DIST_UNIFORM && spread >= 1.0)
+		return model_fail(parser, &at, "%s_spread = %g with a uniform distribution can draw "
+				  "values <= 0; use a spread below 1 or a lognormal distribution",
+				  what, spread);
+	return 0;
+}
+
+
+/* Heterogeneity keys that only make sense together, and lesion selections. */
+static int check_heterogeneity(model_parser *parser)
+{
+	const pcs_model *m = parser->model;
+	const pcs_dynamics_spec *d = &m->dynamics;
+	int line = parser->singleton_line[MODEL_KIND_DYNAMICS];
+	int rc = check_spread(parser, line, "dynamics.tau_x", d->tau_x_distribution, d->tau_x_spread);
+
+	if (rc == 0)
+		rc = check_spread(parser, line, "dynamics.tau_e", d->tau_e_distribution, d->tau_e_spread);
+	if (rc == 0)
+		rc = check_spread(parser, line, "dynamics.dt", d->dt_distribution, d->dt_spread);
+	for (int l = 0; rc == 0 && l < m->n_layers; l++) {
+		const pcs_layer_spec *s = &m->layers[l];
+		double tau_x = isnan(s->tau_x_spread) ? d->tau_x_spread : s->tau_x_spread;
+		double dt = isnan(s->dt_spread) ? d->dt_spread : s->dt_spread;
+		pcs_distribution dist_x = s->tau_x_distribution == PCS_DIST_INHERIT
+						  ? d->tau_x_distribution : s->tau_x_distribution;
+		pcs_distribution dist_dt = s->dt_distribution == PCS_DIST_INHERIT
+						   ? d->dt_distribution : s->dt_distribution;
+
+		rc = check_spread(parser, s->line, "tau_x", dist_x, tau_x);
+		if (rc == 0)
+			rc = check_spread(parser, s->line, "dt", dist_dt, dt);
+		if (rc == 0 && m->runtime.mode == PCS_MODE_LOCKSTEP
+		    && (dist_dt != PCS_DIST_FIXED || (isnan(s->jitter) ? d->jitter : s->jitter) > 0)) {
+			model_location at = { .line = s->line, .override = NULL };
+
+			rc = model_fail(parser, &at, "layer %s draws dt per neuron or jitters its steps, "
+					"but runtime.mode = lockstep steps every neuron with one dt; use "
+					"dt_distribution = fixed and jitter = 0, or another mode", s->name);
+		}
+		if (rc == 0)
+			rc = model_check_lesion(parser, l);
+	}
+	for (int k = 0; rc == 0 && k < m->n_edges; k++) {
+		const pcs_edge_spec *e = &m->edges[k];
+
+		rc = check_spread(parser, e->line, "delay", e->delay_distribution, e->delay_spread);
+		if (rc == 0 && m->runtime.mode == PCS_MODE_LOCKSTEP
+		    && e->delay_distribution != PCS_DIST_FIXED) {
+			model_location at = { .line = e->line, .override = NULL };
+
+			rc = model_fail(parser, &at, "edge %s -> %s draws a delay per neuron, but "
+					"runtime.mode = lockstep needs delays of whole steps; use "
+					"delay_distribution = fixed", m->layers[e->from].name,
+					m->layers[e->to].name);
+		}
+	}
+	return rc;
+}
+
+
 int model_check(model_parser *parser)
 {
 	int rc = check_singleton_keys(parser);
@@ -256,5 +358,7 @@ int model_check(model_parser *parser)
 		rc = check_presentation(parser);
 	if (rc == 0)
 		rc = check_neurons(parser);
+	if (rc == 0)
+		rc = check_heterogeneity(parser);
 	return rc;
 }

@@ -53,6 +53,8 @@ _Static_assert(sizeof(pcs_feedback) == sizeof(int), "enum size");
 _Static_assert(sizeof(pcs_data_source) == sizeof(int), "enum size");
 _Static_assert(sizeof(pcs_mode) == sizeof(int), "enum size");
 _Static_assert(sizeof(pcs_learning) == sizeof(int), "enum size");
+_Static_assert(sizeof(pcs_distribution) == sizeof(int), "enum size");
+_Static_assert(sizeof(pcs_plasticity) == sizeof(int), "enum size");
 _Static_assert(sizeof(pcs_weights_every) == sizeof(int), "enum size");
 
 static const char *const keys_activation_words[] = {
@@ -70,6 +72,11 @@ static const char *const keys_mode_words[] = { "deterministic", "lockstep", NULL
 static const char *const keys_mode_later[] = { "async", NULL };
 static const char *const keys_learning_words[] = { "continuous", "phased", NULL };
 static const char *const keys_weights_words[] = { "never", "epoch", NULL };
+static const char *const keys_dist_words[] = { "fixed", "uniform", "normal", "lognormal", NULL };
+static const char *const keys_layer_dist_words[] = {
+	"fixed", "uniform", "normal", "lognormal", "inherit", NULL,
+};
+static const char *const keys_plasticity_words[] = { "continuous", "settled", NULL };
 
 /* Boolean words: even positions mean true, odd positions false. */
 static const char *const keys_bool_words[] = { "true", "false", "yes", "no", "on", "off",
@@ -90,6 +97,11 @@ static const char *const keys_bool_words[] = { "true", "false", "yes", "no", "on
 #define KEY_DOUBLE(owner, field, low, open) \
 	{ .name = #field, .type = KEYS_DOUBLE, .offset = offsetof(owner, field), .min = (low), \
 	  .max = INFINITY, .min_open = (open) }
+/* Times are counted in int64 ticks of 1e-9 time units, so a single time
+ * value is kept within [0, 1e9] time units and a step at or above 1e-9. */
+#define KEY_TIME(owner, field, low, open) \
+	{ .name = #field, .type = KEYS_DOUBLE, .offset = offsetof(owner, field), .min = (low), \
+	  .max = 1e9, .min_open = (open) }
 #define KEY_ENUM(owner, field, list, later, need) \
 	{ .name = #field, .type = KEYS_ENUM, .offset = offsetof(owner, field), .words = (list), \
 	  .unavailable = (later), .required = (need) }
@@ -125,8 +137,19 @@ static const keys_spec keys_layer[] = {
 	KEY_DOUBLE(pcs_layer_spec, sigma2, 0.0, true),
 	KEY_ENUM(pcs_layer_spec, start, keys_start_words, NULL, false),
 	/* 0 means the [dynamics] value */
-	KEY_DOUBLE(pcs_layer_spec, dt, 0.0, false),
-	KEY_DOUBLE(pcs_layer_spec, tau_x, 0.0, false),
+	KEY_TIME(pcs_layer_spec, dt, 0.0, false),
+	KEY_TIME(pcs_layer_spec, tau_x, 0.0, false),
+	KEY_ENUM(pcs_layer_spec, tau_x_distribution, keys_layer_dist_words, NULL, false),
+	KEY_DOUBLE(pcs_layer_spec, tau_x_spread, 0.0, false),
+	KEY_ENUM(pcs_layer_spec, tau_e_distribution, keys_layer_dist_words, NULL, false),
+	KEY_DOUBLE(pcs_layer_spec, tau_e_spread, 0.0, false),
+	KEY_ENUM(pcs_layer_spec, dt_distribution, keys_layer_dist_words, NULL, false),
+	KEY_DOUBLE(pcs_layer_spec, dt_spread, 0.0, false),
+	{ .name = "jitter", .type = KEYS_DOUBLE, .offset = offsetof(pcs_layer_spec, jitter),
+	  .min = 0.0, .max = 1.0, .max_open = true },
+	KEY_DOUBLE(pcs_layer_spec, noise, 0.0, false),
+	KEY_STRING(pcs_layer_spec, lesion, 1, false),
+	KEY_TIME(pcs_layer_spec, lesion_time, 0.0, false),
 };
 
 static const keys_spec keys_edge[] = {
@@ -135,19 +158,34 @@ static const keys_spec keys_edge[] = {
 	KEY_DOUBLE(pcs_edge_spec, value, -INFINITY, false),
 	KEY_DOUBLE(pcs_edge_spec, learning_rate, 0.0, false),
 	KEY_DOUBLE(pcs_edge_spec, decay, 0.0, false),
-	KEY_DOUBLE(pcs_edge_spec, delay, 0.0, false),
+	KEY_TIME(pcs_edge_spec, delay, 0.0, false),
+	KEY_ENUM(pcs_edge_spec, delay_distribution, keys_dist_words, NULL, false),
+	KEY_DOUBLE(pcs_edge_spec, delay_spread, 0.0, false),
+	{ .name = "loss", .type = KEYS_DOUBLE, .offset = offsetof(pcs_edge_spec, loss),
+	  .min = 0.0, .max = 1.0, .max_open = true },
 	KEY_BOOL(pcs_edge_spec, bias),
 	KEY_ENUM(pcs_edge_spec, feedback, keys_feedback_words, keys_feedback_later, false),
 };
 
 static const keys_spec keys_dynamics[] = {
-	KEY_DOUBLE(pcs_dynamics_spec, dt, 0.0, true),
-	KEY_DOUBLE(pcs_dynamics_spec, tau_x, 0.0, true),
-	KEY_DOUBLE(pcs_dynamics_spec, tau_e, 0.0, false),
+	KEY_TIME(pcs_dynamics_spec, dt, 1e-9, false),
+	KEY_TIME(pcs_dynamics_spec, tau_x, 0.0, true),
+	KEY_TIME(pcs_dynamics_spec, tau_e, 0.0, false),
 	/* presentation >= dt is checked once both are known */
-	KEY_DOUBLE(pcs_dynamics_spec, presentation, 0.0, true),
+	KEY_TIME(pcs_dynamics_spec, presentation, 0.0, true),
 	KEY_DOUBLE(pcs_dynamics_spec, send_threshold, 0.0, false),
 	KEY_DOUBLE(pcs_dynamics_spec, divergence_limit, 0.0, true),
+	KEY_ENUM(pcs_dynamics_spec, tau_x_distribution, keys_dist_words, NULL, false),
+	KEY_DOUBLE(pcs_dynamics_spec, tau_x_spread, 0.0, false),
+	KEY_ENUM(pcs_dynamics_spec, tau_e_distribution, keys_dist_words, NULL, false),
+	KEY_DOUBLE(pcs_dynamics_spec, tau_e_spread, 0.0, false),
+	KEY_ENUM(pcs_dynamics_spec, dt_distribution, keys_dist_words, NULL, false),
+	KEY_DOUBLE(pcs_dynamics_spec, dt_spread, 0.0, false),
+	{ .name = "jitter", .type = KEYS_DOUBLE, .offset = offsetof(pcs_dynamics_spec, jitter),
+	  .min = 0.0, .max = 1.0, .max_open = true },
+	KEY_DOUBLE(pcs_dynamics_spec, noise, 0.0, false),
+	KEY_ENUM(pcs_dynamics_spec, plasticity, keys_plasticity_words, NULL, false),
+	KEY_DOUBLE(pcs_dynamics_spec, settle_threshold, 0.0, true),
 };
 
 static const keys_spec keys_runtime[] = {
@@ -189,6 +227,15 @@ void model_layer_defaults(pcs_layer_spec *layer)
 	layer->clamp = PCS_CLAMP_NONE;
 	layer->sigma2 = 1.0;
 	layer->start = PCS_START_PREDICTION;
+	layer->tau_x_distribution = PCS_DIST_INHERIT;
+	layer->tau_e_distribution = PCS_DIST_INHERIT;
+	layer->dt_distribution = PCS_DIST_INHERIT;
+	layer->tau_x_spread = NAN;
+	layer->tau_e_spread = NAN;
+	layer->dt_spread = NAN;
+	layer->jitter = NAN;
+	layer->noise = NAN;
+	snprintf(layer->lesion, sizeof layer->lesion, "none");
 }
 
 
@@ -221,6 +268,7 @@ void model_defaults(pcs_model *model)
 	model->dynamics = (pcs_dynamics_spec){
 		.dt = 0.1, .tau_x = 1.0, .tau_e = 0.0, .presentation = 5.0,
 		.send_threshold = 0.0, .divergence_limit = 1e6,
+		.plasticity = PCS_PLASTICITY_CONTINUOUS, .settle_threshold = 0.01,
 	};
 	model->runtime.mode = PCS_MODE_DETERMINISTIC;
 	model->protocol = (pcs_protocol_spec){ .epochs = 1, .test = true, .shuffle = true };

@@ -121,6 +121,16 @@ int model_select(const pcs_model *model, const char *selection, bool **selected,
 		 const char *prefix, pcs_error *err);
 
 /*
+ * Lesion syntax: "none", "all", or comma-separated indexes I or I-J of one
+ * layer. selected (layer size bools) may be NULL to validate only.
+ */
+int model_select_in_layer(const pcs_model *model, int layer, const char *indexes,
+			  bool *selected, const char *prefix, pcs_error *err);
+
+/* Validates layer l's lesion key, failing at the layer's header line. */
+int model_check_lesion(model_parser *parser, int l);
+
+/*
  * Copies [start, end) without surrounding whitespace into buf. Returns false
  * if it does not fit.
  */

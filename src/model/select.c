@@ -181,3 +181,44 @@ int pcs_model_select_neurons(const pcs_model *model, const char *selection, bool
 		return rc;
 	return model_select(model, selection, selected, "", err);
 }
+
+
+int model_select_in_layer(const pcs_model *model, int layer, const char *indexes,
+			  bool *selected, const char *prefix, pcs_error *err)
+{
+	char composed[2048];
+	char copy[256];
+	bool *rows[PCS_MAX_LAYERS] = {0};
+	size_t used = 0;
+
+	if (strcasecmp(indexes, "none") == 0 || indexes[0] == '\0')
+		return 0;
+	if (strcasecmp(indexes, "all") == 0) {
+		for (int i = 0; selected != NULL && i < model->layers[layer].size; i++)
+			selected[i] = true;
+		return 0;
+	}
+
+	/* Each index item becomes LAYER:item, so one parser serves both syntaxes. */
+	snprintf(copy, sizeof copy, "%s", indexes);
+	for (char *save = NULL, *item = strtok_r(copy, ",", &save); item != NULL;
+	     item = strtok_r(NULL, ",", &save)) {
+		int n = snprintf(composed + used, sizeof composed - used, "%s%s:%s",
+				 used ? "," : "", model->layers[layer].name, item);
+
+		if (n < 0 || (size_t)n >= sizeof composed - used)
+			return pcs_error_set(err, PCS_EMODEL, "%sthe index list is too long", prefix);
+		used += (size_t)n;
+	}
+	rows[layer] = selected;
+	return model_select(model, composed, selected ? rows : NULL, prefix, err);
+}
+
+
+int pcs_model_select_lesion(const pcs_model *model, int layer, bool *selected, pcs_error *err)
+{
+	char prefix[PCS_NAME_MAX + 32];
+
+	snprintf(prefix, sizeof prefix, "invalid layer %s.lesion: ", model->layers[layer].name);
+	return model_select_in_layer(model, layer, model->layers[layer].lesion, selected, prefix, err);
+}

@@ -16,7 +16,11 @@
  * Euler), so learning is continuous and needs no global step.
  *
  * Sample tags: the stimulus stamps each clamped value with the sample's
- * tag and every message carries the newest tag its sender has seen. A free
+ * tag. A representational neuron's predictions carry the tag of the sample
+ * its value stems from: the clamp's tag, or the tag at which it last took
+ * its start value. An error neuron keeps the newest tag among the
+ * predictions it received (never from feedback, which may run ahead of the
+ * input when edges have delays) and passes it to its partner. A free
  * neuron whose own error neuron first reports a newer tag takes its start
  * value (its prediction mu, carried by that message, or zero) at once.
  * That is a local decision, not a global reset.
@@ -50,7 +54,9 @@ void pcs_x_advance_learning(pcs_network *net, pcs_layer_rt *layer, pcs_xneuron *
 	double h = pcs_time(now - xn->t_learn);
 
 	xn->t_learn = now;
-	if (!net->learning || h <= 0.0 || xn->rows == NULL)
+	if (!net->learning || h <= 0.0 || xn->rows == NULL || xn->lesioned)
+		return;
+	if (net->settled_plasticity && !xn->settled)
 		return;
 	for (int r = 0; r < layer->n_out; r++) {
 		const pcs_edge_spec *spec = net->edges[layer->out_edges[r]].spec;
@@ -66,7 +72,9 @@ void pcs_e_advance_learning(pcs_network *net, pcs_layer_rt *layer, pcs_eneuron *
 	double h = pcs_time(now - en->t_learn);
 
 	en->t_learn = now;
-	if (!net->learning || h <= 0.0)
+	if (!net->learning || h <= 0.0 || en->lesioned)
+		return;
+	if (net->settled_plasticity && !en->settled)
 		return;
 	for (int r = 0; r < layer->n_in; r++) {
 		const pcs_edge_spec *spec = net->edges[layer->in_edges[r]].spec;
@@ -75,6 +83,26 @@ void pcs_e_advance_learning(pcs_network *net, pcs_layer_rt *layer, pcs_eneuron *
 		pcs_row_learn(&en->rows[r], 1.0 - rate_h * spec->decay, rate_h * en->e);
 	}
 	en->bias += layer->bias_rate * h * en->e;
+}
+
+
+/*
+ * Local equilibrium detector for dynamics.plasticity = settled: a neuron is
+ * settled when its value changed by less than settle_threshold per time
+ * unit since the last tick at which it changed. Several changes within one
+ * tick (a cascade) count as one.
+ */
+static bool net_settled(pcs_network *net, double value, double *ref, int64_t *ref_tick,
+			int64_t now, bool previous)
+{
+	bool settled = previous;
+
+	if (now > *ref_tick) {
+		settled = fabs(value - *ref) < net->settle_threshold * pcs_time(now - *ref_tick);
+		*ref_tick = now;
+	}
+	*ref = value;
+	return settled;
 }
 
 
@@ -97,13 +125,13 @@ static void x_send(pcs_network *net, pcs_layer_rt *layer, int j, int64_t now)
 		int k = layer->out_edges[r];
 		pcs_edge_rt *edge = &net->edges[k];
 
-		if (edge->delay == 0) {
-			pcs_deliver_up(net, k, j, xn->fx, xn->tag, now);
+		if (edge->delay_up[j] == 0) {
+			pcs_deliver_up(net, k, j, xn->fx, xn->start_tag, now);
 		} else {
 			pcs_event ev = {.kind = PCS_EV_DELIVER_UP, .edge = (uint16_t)k,
-					.target = (uint32_t)j, .tag = xn->tag, .value = xn->fx};
+					.target = (uint32_t)j, .tag = xn->start_tag, .value = xn->fx};
 
-			pcs_net_push(net, now + edge->delay, &ev);
+			pcs_net_push(net, now + edge->delay_up[j], &ev);
 		}
 	}
 	if (layer->e != NULL) {
@@ -111,8 +139,6 @@ static void x_send(pcs_network *net, pcs_layer_rt *layer, int j, int64_t now)
 
 		pcs_e_advance_learning(net, layer, en, now);
 		en->x_in = xn->x;
-		if (xn->tag > en->tag)
-			en->tag = xn->tag;
 		net->synaptic_events++;
 		if (layer->tau_e_inv == 0.0 && !en->recompute_pending && !net->lockstep) {
 			pcs_event ev = {.kind = PCS_EV_RECOMPUTE_E, .edge = (uint16_t)layer->index,
@@ -132,13 +158,27 @@ static void x_set(pcs_layer_rt *layer, pcs_xneuron *xn, double x)
 }
 
 
+/* Length of a neuron's next step: dt, or dt (1 + jitter U(-1, 1)) in ticks >= 1. */
+static int64_t net_step_length(pcs_network *net, const pcs_layer_rt *layer, int64_t dt)
+{
+	int64_t h;
+
+	if (layer->jitter == 0.0)
+		return dt;
+	h = (int64_t)llround((double)dt * (1.0 + layer->jitter * (2.0 * pcs_rng_uniform(&net->jitter_rng) - 1.0)));
+	return h < 1 ? 1 : h;
+}
+
+
 static void x_schedule_step(pcs_network *net, pcs_layer_rt *layer, int j, int64_t now)
 {
+	pcs_xneuron *xn = &layer->x[j];
 	pcs_event ev = {.kind = PCS_EV_STEP_X, .edge = (uint16_t)layer->index,
 			.target = (uint32_t)j};
 
-	layer->x[j].step_pending = true;
-	pcs_net_push(net, now + layer->dt, &ev);
+	xn->step_pending = true;
+	xn->h = net_step_length(net, layer, xn->dt);
+	pcs_net_push(net, now + xn->h, &ev);
 }
 
 
@@ -146,14 +186,19 @@ double pcs_x_next(pcs_network *net, pcs_layer_rt *layer, int j, int64_t now)
 {
 	pcs_xneuron *xn = &layer->x[j];
 	double feedback = 0.0;
-	double dx;
+	double dx, x;
 
 	/* Learning first, over the interval that ends now, with the old f(x). */
 	pcs_x_advance_learning(net, layer, xn, now);
 	for (int r = 0; xn->rows != NULL && r < layer->n_out; r++)
 		feedback += pcs_row_sum(&xn->rows[r]);
 	dx = -xn->e_own + xn->dfx * feedback;
-	return xn->x + pcs_time(layer->dt) * layer->tau_x_inv * dx;
+	x = xn->x + pcs_time(xn->h) * xn->tau_inv * dx;
+
+	/* Euler-Maruyama: noise of sd `noise` per sqrt(time unit). */
+	if (layer->noise > 0.0)
+		x += layer->noise * sqrt(pcs_time(xn->h)) * pcs_rng_normal(&net->noise_rng);
+	return x;
 }
 
 
@@ -161,6 +206,8 @@ void pcs_x_commit(pcs_network *net, pcs_layer_rt *layer, int j, double x, int64_
 {
 	pcs_xneuron *xn = &layer->x[j];
 
+	if (net->settled_plasticity)
+		xn->settled = net_settled(net, x, &xn->settle_ref, &xn->settle_tick, now, xn->settled);
 	x_set(layer, xn, x);
 	net->neuron_steps++;
 	net_check_value(net, xn->x);
@@ -177,7 +224,7 @@ void pcs_x_step(pcs_network *net, pcs_layer_rt *layer, int j, int64_t now)
 	pcs_xneuron *xn = &layer->x[j];
 
 	xn->step_pending = false;
-	if (xn->clamped)
+	if (xn->clamped || xn->lesioned)
 		return;
 	pcs_x_commit(net, layer, j, pcs_x_next(net, layer, j, now), now);
 	x_schedule_step(net, layer, j, now);
@@ -189,9 +236,10 @@ void pcs_x_clamp(pcs_network *net, pcs_layer_rt *layer, int j, double value, uin
 {
 	pcs_xneuron *xn = &layer->x[j];
 
+	if (xn->lesioned)
+		return;
 	pcs_x_advance_learning(net, layer, xn, now);
 	xn->clamped = true;
-	xn->tag = tag;
 	xn->start_tag = tag;
 	x_set(layer, xn, value);
 	x_send(net, layer, j, now);
@@ -203,7 +251,7 @@ void pcs_x_unclamp(pcs_network *net, pcs_layer_rt *layer, int j, int64_t now)
 	pcs_xneuron *xn = &layer->x[j];
 
 	xn->clamped = false;
-	if (!xn->step_pending)
+	if (!xn->step_pending && !xn->lesioned)
 		x_schedule_step(net, layer, j, now);
 }
 
@@ -214,11 +262,11 @@ static void x_receive_own(pcs_network *net, pcs_layer_rt *layer, int j, double e
 {
 	pcs_xneuron *xn = &layer->x[j];
 
+	if (xn->lesioned)
+		return;
 	pcs_x_advance_learning(net, layer, xn, now);
 	xn->e_own = e;
 	net->synaptic_events++;
-	if (tag > xn->tag)
-		xn->tag = tag;
 	if (tag <= xn->start_tag || xn->clamped)
 		return;
 
@@ -240,6 +288,10 @@ void pcs_deliver_up(pcs_network *net, int edge_index, int j, double v, uint32_t 
 	for (int i = 0; i < to->size; i++) {
 		pcs_eneuron *en = &to->e[i];
 
+		if (edge->loss > 0.0 && pcs_rng_uniform(&net->loss_rng) < edge->loss) {
+			net->messages_lost++;
+			continue;
+		}
 		if (en->t_learn != now)
 			pcs_e_advance_learning(net, to, en, now);
 		pcs_row_receive(&en->rows[edge->w_row], j, v);
@@ -265,11 +317,13 @@ void pcs_deliver_down(pcs_network *net, int edge_index, int i, double e, uint32_
 	for (int j = 0; j < from->size; j++) {
 		pcs_xneuron *xn = &from->x[j];
 
+		if (edge->loss > 0.0 && pcs_rng_uniform(&net->loss_rng) < edge->loss) {
+			net->messages_lost++;
+			continue;
+		}
 		if (xn->t_learn != now)
 			pcs_x_advance_learning(net, from, xn, now);
 		pcs_row_receive(&xn->rows[edge->b_row], i, e);
-		if (tag > xn->tag)
-			xn->tag = tag;
 	}
 	net->synaptic_events += (uint64_t)from->size;
 }
@@ -291,13 +345,13 @@ static void e_send(pcs_network *net, pcs_layer_rt *layer, int i, int64_t now)
 
 		if (edge->b_row < 0)
 			continue;
-		if (edge->delay == 0) {
+		if (edge->delay_down[i] == 0) {
 			pcs_deliver_down(net, k, i, en->e, en->tag, now);
 		} else {
 			pcs_event ev = {.kind = PCS_EV_DELIVER_DOWN, .edge = (uint16_t)k,
 					.target = (uint32_t)i, .tag = en->tag, .value = en->e};
 
-			pcs_net_push(net, now + edge->delay, &ev);
+			pcs_net_push(net, now + edge->delay_down[i], &ev);
 		}
 	}
 }
@@ -313,20 +367,31 @@ double pcs_e_next(pcs_network *net, pcs_layer_rt *layer, int i, int64_t now, boo
 	for (int r = 0; r < layer->n_in; r++)
 		en->mu += pcs_row_sum(&en->rows[r]);
 	target = (en->x_in - en->mu) * layer->sigma2_inv;
+	if (en->tag > en->first_tag) {
+		en->first_tag = en->tag;
+		en->mu_first = en->mu;
+	}
 	if (step)
-		return en->e + pcs_time(layer->dt) * layer->tau_e_inv * (target - en->e);
+		return en->e + pcs_time(en->h) * en->tau_inv * (target - en->e);
 	return target;
 }
 
 
 void pcs_e_update(pcs_network *net, pcs_layer_rt *layer, int i, int64_t now, bool step)
 {
+	pcs_eneuron *en = &layer->e[i];
+
+	if (en->lesioned) {
+		en->recompute_pending = false;
+		return;
+	}
 	pcs_e_commit(net, layer, i, pcs_e_next(net, layer, i, now, step), now);
 	if (step) {
 		pcs_event ev = {.kind = PCS_EV_STEP_E, .edge = (uint16_t)layer->index,
 				.target = (uint32_t)i};
 
-		pcs_net_push(net, now + layer->dt, &ev);
+		en->h = net_step_length(net, layer, en->dt);
+		pcs_net_push(net, now + en->h, &ev);
 	}
 }
 
@@ -336,6 +401,8 @@ void pcs_e_commit(pcs_network *net, pcs_layer_rt *layer, int i, double e, int64_
 	pcs_eneuron *en = &layer->e[i];
 	double e_old = en->e;
 
+	if (net->settled_plasticity)
+		en->settled = net_settled(net, e, &en->settle_ref, &en->settle_tick, now, en->settled);
 	en->e = e;
 	en->recompute_pending = false;
 	layer->energy += 0.5 * layer->sigma2 * (en->e * en->e - e_old * e_old);
@@ -346,4 +413,27 @@ void pcs_e_commit(pcs_network *net, pcs_layer_rt *layer, int i, double e, int64_
 		pcs_trace_activity(net->trace, layer->e_id0 + i, pcs_time(now), en->e);
 	if (net->send_threshold == 0.0 || fabs(en->e - en->sent) > net->send_threshold)
 		e_send(net, layer, i, now);
+}
+
+
+void pcs_lesion(pcs_network *net, pcs_layer_rt *layer, int64_t now)
+{
+	for (int j = 0; j < layer->size; j++) {
+		pcs_xneuron *xn = &layer->x[j];
+
+		if (xn->lesion_tick != now)
+			continue;
+
+		/* Learning up to now, one last message of 0, then silence. */
+		pcs_x_advance_learning(net, layer, xn, now);
+		xn->clamped = false;
+		x_set(layer, xn, 0.0);
+		x_send(net, layer, j, now);
+		xn->lesioned = true;
+		if (layer->e != NULL) {
+			pcs_e_advance_learning(net, layer, &layer->e[j], now);
+			pcs_e_commit(net, layer, j, 0.0, now);
+			layer->e[j].lesioned = true;
+		}
+	}
 }

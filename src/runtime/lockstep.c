@@ -28,10 +28,12 @@ static void lockstep_compute(pcs_network *net, int64_t now)
 		pcs_layer_rt *layer = &net->layers[l];
 
 		for (int j = 0; j < layer->size; j++)
-			if (!layer->x[j].clamped && layer->spec->clamp != PCS_CLAMP_INPUT)
+			if (!layer->x[j].clamped && !layer->x[j].lesioned
+			    && layer->spec->clamp != PCS_CLAMP_INPUT)
 				net->next_value[layer->x_id0 + j] = pcs_x_next(net, layer, j, now);
 		for (int i = 0; layer->e != NULL && layer->tau_e_inv > 0.0 && i < layer->size; i++)
-			net->next_value[layer->e_id0 + i] = pcs_e_next(net, layer, i, now, true);
+			if (!layer->e[i].lesioned)
+				net->next_value[layer->e_id0 + i] = pcs_e_next(net, layer, i, now, true);
 	}
 }
 
@@ -42,10 +44,12 @@ static void lockstep_commit(pcs_network *net, int64_t now)
 		pcs_layer_rt *layer = &net->layers[l];
 
 		for (int j = 0; j < layer->size; j++)
-			if (!layer->x[j].clamped && layer->spec->clamp != PCS_CLAMP_INPUT)
+			if (!layer->x[j].clamped && !layer->x[j].lesioned
+			    && layer->spec->clamp != PCS_CLAMP_INPUT)
 				pcs_x_commit(net, layer, j, net->next_value[layer->x_id0 + j], now);
 		for (int i = 0; layer->e != NULL && layer->tau_e_inv > 0.0 && i < layer->size; i++)
-			pcs_e_commit(net, layer, i, net->next_value[layer->e_id0 + i], now);
+			if (!layer->e[i].lesioned)
+				pcs_e_commit(net, layer, i, net->next_value[layer->e_id0 + i], now);
 	}
 }
 

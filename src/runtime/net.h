@@ -26,26 +26,41 @@
 
 typedef struct pcs_xneuron {
 	double x, fx, dfx;
+	double tau_inv;       /* 1 / tau_x of this neuron, per time unit */
+	int64_t dt;           /* ticks, this neuron's mean step */
+	int64_t h;            /* ticks, length of the step now pending (dt with jitter) */
+	int64_t lesion_tick;  /* silenced from this tick on; INT64_MAX = never */
+	double settle_ref;    /* settled-plasticity detector: value at settle_tick */
+	int64_t settle_tick;
 	double e_own;         /* last error received from its own error neuron */
 	double sent;          /* x at the last message sent, for send-on-delta */
 	int64_t t_learn;      /* ticks: plasticity integrated up to this time */
-	uint32_t tag;         /* newest sample tag seen on any input */
-	uint32_t start_tag;   /* sample tag of its last start value */
+	uint32_t start_tag;   /* tag of the sample its value stems from: last clamp or start value */
 	uint32_t steps;
 	bool clamped;
 	bool step_pending;
 	bool traced;
+	bool lesioned;
+	bool settled;         /* |dx/dt| below dynamics.settle_threshold at the last step */
 	pcs_row *rows;        /* B rows, one per outgoing edge; NULL for input layers */
 } pcs_xneuron;
 
 typedef struct pcs_eneuron {
 	double e, x_in, mu, bias;
+	double tau_inv;       /* 1 / tau_e of this neuron; 0 when instantaneous */
+	int64_t dt, h;        /* ticks, as for pcs_xneuron; used when tau_e > 0 */
+	double settle_ref;
+	int64_t settle_tick;
 	double sent;          /* e at the last message sent */
 	int64_t t_learn;
-	uint32_t tag;
+	uint32_t tag;         /* newest sample tag among the predictions received */
+	uint32_t first_tag;   /* tag of mu_first */
+	double mu_first;      /* mu at the first recompute after a prediction with a new tag */
 	uint32_t steps;
 	bool recompute_pending;
 	bool traced;
+	bool lesioned;
+	bool settled;
 	pcs_row *rows;        /* W rows, one per incoming edge */
 } pcs_eneuron;
 
@@ -58,9 +73,12 @@ typedef struct pcs_layer_rt {
 	pcs_eneuron *e;       /* NULL when no edge predicts this layer */
 	int n_out, n_in;
 	int out_edges[PCS_MAX_EDGES], in_edges[PCS_MAX_EDGES];
-	int64_t dt;           /* ticks, local step of its neurons */
-	double tau_x_inv;     /* 1 / tau_x, per time unit */
+	int64_t dt;           /* ticks, mean local step of its neurons */
+	double tau_x_inv;     /* 1 / tau_x of the layer's mean, per time unit */
 	double tau_e_inv;     /* 1 / tau_e; 0 when errors are instantaneous */
+	double jitter;        /* relative step jitter, [0, 1) */
+	double noise;         /* sd of additive noise on x per sqrt(time unit) */
+	int64_t lesion_tick;  /* INT64_MAX when the layer has no lesion */
 	double sigma2, sigma2_inv;
 	double bias_rate;     /* learning rate of the error neurons' bias; 0 if none */
 	double energy;        /* sum of sigma2 e^2 / 2, kept incrementally */
@@ -71,7 +89,10 @@ typedef struct pcs_edge_rt {
 	int from, to;
 	int w_row;            /* index of this edge's row in the error neurons' rows */
 	int b_row;            /* index in the x neurons' rows; -1 without feedback */
-	int64_t delay;        /* ticks */
+	int64_t delay;        /* ticks, the edge's mean delay */
+	int64_t *delay_up;    /* ticks, per predicting neuron: its predictions' delay */
+	int64_t *delay_down;  /* ticks, per predicted error neuron: its errors' delay */
+	double loss;          /* probability a message is lost at one synapse */
 	double *w_store;      /* base and last of every W row: 2 * to_size * from_size */
 	double *b_store;
 } pcs_edge_rt;
@@ -83,7 +104,6 @@ typedef struct pcs_sample_state {
 	int epoch;
 	pcs_phase phase;
 	int64_t t_on;
-	int train_prediction;          /* argmax of the target's mu at the first monitor tick */
 	int64_t *history_t;            /* monitor ticks of the current sample */
 	double *history_f;             /* total energy F at each of those ticks */
 	int history_len, history_cap;
@@ -109,6 +129,10 @@ struct pcs_network {
 	bool diverged;
 	bool failed;                    /* an allocation or trace call failed mid-run */
 	int trace_error;
+	bool settled_plasticity;        /* dynamics.plasticity = settled */
+	double settle_threshold;        /* per time unit */
+	pcs_rng noise_rng, loss_rng, jitter_rng;
+	uint64_t messages_lost;         /* synaptic transmissions dropped by edge loss */
 	pcs_row *row_pool;
 	uint64_t neuron_steps, messages, synaptic_events, events;
 	uint64_t starts;                /* start values taken for new samples */
@@ -134,6 +158,8 @@ void pcs_net_push(pcs_network *net, int64_t tick, const pcs_event *ev);
 
 /* lockstep.c: one global step, and the global learning phase. */
 void pcs_lockstep_tick(pcs_network *net, int64_t now);
+/* neuron.c: silences the layer's neurons whose lesion time is now. */
+void pcs_lesion(pcs_network *net, pcs_layer_rt *layer, int64_t now);
 void pcs_learning_phase(pcs_network *net, double h);
 
 /* Recomputes every layer's energy exactly and returns the total F. */

@@ -64,6 +64,147 @@ static double net_draw_weight(const pcs_edge_spec *spec, int fan_in, int post, i
 }
 
 
+/* Draws one value around mean m; see pcs_distribution for the forms. */
+static double net_draw(pcs_distribution d, double m, double s, pcs_rng *rng)
+{
+	double v;
+
+	switch (d) {
+	case PCS_DIST_UNIFORM:
+		return m * (1.0 + s * (2.0 * pcs_rng_uniform(rng) - 1.0));
+	case PCS_DIST_NORMAL:
+		do
+			v = m * (1.0 + s * pcs_rng_normal(rng));
+		while (v <= 0.0);
+		return v;
+	case PCS_DIST_LOGNORMAL:
+		return m * exp(s * pcs_rng_normal(rng) - 0.5 * s * s);
+	default:
+		return m;
+	}
+}
+
+
+static pcs_distribution net_inherit(pcs_distribution layer, pcs_distribution model)
+{
+	return layer == PCS_DIST_INHERIT ? model : layer;
+}
+
+
+static double net_inherit_value(double layer, double model)
+{
+	return isnan(layer) ? model : layer;
+}
+
+
+static int64_t net_draw_ticks(pcs_distribution d, double m, double s, pcs_rng *rng)
+{
+	int64_t t = pcs_ticks(net_draw(d, m, s, rng));
+
+	return t < 1 ? 1 : t;
+}
+
+
+/*
+ * Draws every neuron's tau and dt from its own sub-stream per layer and
+ * quantity, so a change in one layer never shifts another layer's draws.
+ */
+static void net_draw_neurons(pcs_network *net, const pcs_model *m)
+{
+	const pcs_dynamics_spec *d = &m->dynamics;
+
+	for (int l = 0; l < net->n_layers; l++) {
+		pcs_layer_rt *layer = &net->layers[l];
+		const pcs_layer_spec *s = layer->spec;
+		pcs_distribution dist_x = net_inherit(s->tau_x_distribution, d->tau_x_distribution);
+		pcs_distribution dist_e = net_inherit(s->tau_e_distribution, d->tau_e_distribution);
+		pcs_distribution dist_dt = net_inherit(s->dt_distribution, d->dt_distribution);
+		double spread_x = net_inherit_value(s->tau_x_spread, d->tau_x_spread);
+		double spread_e = net_inherit_value(s->tau_e_spread, d->tau_e_spread);
+		double spread_dt = net_inherit_value(s->dt_spread, d->dt_spread);
+		double mean_dt = pcs_time(layer->dt);
+		pcs_rng tau_rng, dt_rng, tau_e_rng, dt_e_rng;
+
+		pcs_rng_seed_sub(&tau_rng, m->seed, PCS_STREAM_PARAMS, 4 * (uint64_t)l);
+		pcs_rng_seed_sub(&dt_rng, m->seed, PCS_STREAM_PARAMS, 4 * (uint64_t)l + 1);
+		pcs_rng_seed_sub(&tau_e_rng, m->seed, PCS_STREAM_PARAMS, 4 * (uint64_t)l + 2);
+		pcs_rng_seed_sub(&dt_e_rng, m->seed, PCS_STREAM_PARAMS, 4 * (uint64_t)l + 3);
+		layer->jitter = net_inherit_value(s->jitter, d->jitter);
+		layer->noise = net_inherit_value(s->noise, d->noise);
+		for (int j = 0; j < layer->size; j++) {
+			pcs_xneuron *xn = &layer->x[j];
+
+			xn->tau_inv = 1.0 / net_draw(dist_x, 1.0 / layer->tau_x_inv, spread_x, &tau_rng);
+			xn->dt = net_draw_ticks(dist_dt, mean_dt, spread_dt, &dt_rng);
+			xn->h = xn->dt;
+			xn->lesion_tick = INT64_MAX;
+		}
+		for (int i = 0; layer->e != NULL && i < layer->size; i++) {
+			pcs_eneuron *en = &layer->e[i];
+
+			en->tau_inv = layer->tau_e_inv > 0.0
+				? 1.0 / net_draw(dist_e, 1.0 / layer->tau_e_inv, spread_e, &tau_e_rng) : 0.0;
+			en->dt = net_draw_ticks(dist_dt, mean_dt, spread_dt, &dt_e_rng);
+			en->h = en->dt;
+		}
+	}
+}
+
+
+/* Marks each lesioned neuron with the tick of its layer's lesion_time. */
+static int net_mark_lesions(pcs_network *net, const pcs_model *m, pcs_error *err)
+{
+	for (int l = 0; l < net->n_layers; l++) {
+		pcs_layer_rt *layer = &net->layers[l];
+		bool *selected = calloc((size_t)layer->size, sizeof *selected);
+		bool any = false;
+		int rc;
+
+		layer->lesion_tick = INT64_MAX;
+		if (selected == NULL)
+			return pcs_error_set(err, PCS_ENOMEM, "out of memory for layer %s", layer->spec->name);
+		rc = pcs_model_select_lesion(m, l, selected, err);
+		for (int j = 0; rc == 0 && j < layer->size; j++) {
+			if (!selected[j])
+				continue;
+			layer->x[j].lesion_tick = pcs_ticks(layer->spec->lesion_time);
+			any = true;
+		}
+		free(selected);
+		if (rc != 0)
+			return rc;
+		if (any)
+			layer->lesion_tick = pcs_ticks(layer->spec->lesion_time);
+	}
+	return 0;
+}
+
+
+/* Draws each sending neuron's delay on the edge, up and down. */
+static int net_draw_delays(pcs_network *net, int k, uint64_t seed)
+{
+	pcs_edge_rt *edge = &net->edges[k];
+	const pcs_edge_spec *s = edge->spec;
+	int n_from = net->layers[edge->from].size, n_to = net->layers[edge->to].size;
+	pcs_rng up, down;
+
+	edge->delay_up = malloc((size_t)n_from * sizeof *edge->delay_up);
+	edge->delay_down = malloc((size_t)n_to * sizeof *edge->delay_down);
+	if (edge->delay_up == NULL || edge->delay_down == NULL)
+		return PCS_ENOMEM;
+	pcs_rng_seed_sub(&up, seed, PCS_STREAM_DELAYS, 2 * (uint64_t)k);
+	pcs_rng_seed_sub(&down, seed, PCS_STREAM_DELAYS, 2 * (uint64_t)k + 1);
+	for (int j = 0; j < n_from; j++)
+		edge->delay_up[j] = s->delay > 0.0
+			? pcs_ticks(net_draw(s->delay_distribution, s->delay, s->delay_spread, &up)) : 0;
+	for (int i = 0; i < n_to; i++)
+		edge->delay_down[i] = s->delay > 0.0
+			? pcs_ticks(net_draw(s->delay_distribution, s->delay, s->delay_spread, &down)) : 0;
+	edge->loss = s->loss;
+	return 0;
+}
+
+
 static int net_build_layers(pcs_network *net, const pcs_model *model, pcs_error *err)
 {
 	int next_id = 0;
@@ -246,11 +387,21 @@ int pcs_network_create(pcs_network **out, const pcs_model *model, const pcs_data
 		for (r = 0; net->layers[edge->from].out_edges[r] != k; r++)
 			;
 		edge->b_row = net->layers[edge->from].spec->clamp == PCS_CLAMP_INPUT ? -1 : r;
-		if (net_build_edge(net, k, &rng) != 0) {
+		if (net_build_edge(net, k, &rng) != 0 || net_draw_delays(net, k, model->seed) != 0) {
 			pcs_network_destroy(net);
 			return pcs_error_set(err, PCS_ENOMEM, "out of memory for the synapses of edge %d", k);
 		}
 	}
+	net_draw_neurons(net, model);
+	if ((rc = net_mark_lesions(net, model, err)) != 0) {
+		pcs_network_destroy(net);
+		return rc;
+	}
+	pcs_rng_seed(&net->noise_rng, model->seed, PCS_STREAM_NOISE);
+	pcs_rng_seed(&net->loss_rng, model->seed, PCS_STREAM_LOSS);
+	pcs_rng_seed(&net->jitter_rng, model->seed, PCS_STREAM_JITTER);
+	net->settled_plasticity = model->dynamics.plasticity == PCS_PLASTICITY_SETTLED;
+	net->settle_threshold = model->dynamics.settle_threshold;
 	*out = net;
 	return 0;
 }
@@ -267,6 +418,8 @@ void pcs_network_destroy(pcs_network *net)
 	for (int k = 0; k < net->n_edges; k++) {
 		free(net->edges[k].w_store);
 		free(net->edges[k].b_store);
+		free(net->edges[k].delay_up);
+		free(net->edges[k].delay_down);
 	}
 	free(net->row_pool);
 	free(net->next_value);

@@ -26,6 +26,8 @@
 #define SETTLE_RELATIVE_TOLERANCE 1e-3
 #define SETTLE_ABSOLUTE_TOLERANCE 1e-9
 
+static void monitor_record(pcs_protocol *p, int64_t now);
+
 
 int pcs_protocol_init(pcs_protocol *p, pcs_network *net, pcs_error *err)
 {
@@ -57,7 +59,14 @@ void pcs_protocol_free(pcs_protocol *p)
 }
 
 
-static int argmax_prediction(pcs_network *net, pcs_phase phase)
+/*
+ * Returns the class the network predicts for the sample with this tag, or
+ * -1. At test it is the argmax of the free target layer's x. In training
+ * the target is clamped to the label, so the network's own guess is the
+ * prediction mu that each target error neuron computed when the sample's
+ * first prediction reached it, before the label nudged the layers below.
+ */
+static int argmax_prediction(pcs_network *net, pcs_phase phase, uint32_t tag)
 {
 	pcs_layer_rt *layer;
 	int best = -1;
@@ -69,9 +78,11 @@ static int argmax_prediction(pcs_network *net, pcs_phase phase)
 	if (phase == PCS_PHASE_TRAIN && layer->e == NULL)
 		return -1;
 	for (int i = 0; i < layer->size; i++) {
-		/* In training the target is clamped to the label, so the network's
-		 * own guess is the prediction mu its error neurons hold. */
-		const double v = phase == PCS_PHASE_TRAIN ? layer->e[i].mu : layer->x[i].x;
+		double v;
+
+		if (phase == PCS_PHASE_TRAIN && layer->e[i].first_tag != tag)
+			return -1;
+		v = phase == PCS_PHASE_TRAIN ? layer->e[i].mu_first : layer->x[i].x;
 
 		if (v > best_value) {
 			best_value = v;
@@ -104,6 +115,9 @@ static void protocol_finish_sample(pcs_protocol *p, int64_t now)
 	pcs_sample_row row;
 	double f = pcs_net_energy(net);
 
+	if (now > s->t_on)
+		monitor_record(p, now);
+
 	row.seq = s->seq;
 	row.epoch = s->epoch;
 	row.phase = s->phase;
@@ -111,8 +125,7 @@ static void protocol_finish_sample(pcs_protocol *p, int64_t now)
 	row.label = s->label;
 	row.t_on = pcs_time(s->t_on);
 	row.t_off = pcs_time(now);
-	row.predicted = s->phase == PCS_PHASE_TRAIN ? s->train_prediction
-						     : argmax_prediction(net, s->phase);
+	row.predicted = argmax_prediction(net, s->phase, (uint32_t)(s->seq + 1));
 	row.energy = f;
 	row.settle_time = settle_time(s, now, f);
 	if (net->trace != NULL && pcs_trace_sample(net->trace, &row) != 0)
@@ -169,9 +182,11 @@ static void protocol_end_epoch(pcs_protocol *p, int64_t now)
 
 	protocol_settle_learning(net, now);
 	pcs_protocol_trace_weights(net, e);
+	p->last_train_accuracy = (double)p->epoch_correct / (double)p->epoch_count;
+	p->last_train_energy = p->epoch_energy / (double)p->epoch_count;
 	if (e <= PCS_MAX_REPORTED_EPOCHS) {
-		p->train_accuracy[e - 1] = (double)p->epoch_correct / (double)p->epoch_count;
-		p->train_energy[e - 1] = p->epoch_energy / (double)p->epoch_count;
+		p->train_accuracy[e - 1] = p->last_train_accuracy;
+		p->train_energy[e - 1] = p->last_train_energy;
 	}
 	p->epochs_done = e;
 	p->epoch_correct = 0;
@@ -208,7 +223,6 @@ static void protocol_present(pcs_protocol *p, int64_t s, int64_t now)
 	cur->seq = s;
 	cur->t_on = now;
 	cur->history_len = 0;
-	cur->train_prediction = -1;
 	if (s < (int64_t)p->epochs * per_epoch) {
 		int64_t pos = s % per_epoch;
 
@@ -268,12 +282,12 @@ bool pcs_protocol_wake(pcs_protocol *p, int64_t now)
 }
 
 
-void pcs_monitor_wake(pcs_protocol *p, int64_t now)
+/* Records F (and per-layer energy rows) at now for the current sample. */
+static void monitor_record(pcs_protocol *p, int64_t now)
 {
 	pcs_network *net = p->net;
 	pcs_sample_state *s = &p->current;
 	double f = 0.0;
-	pcs_event ev = {.kind = PCS_EV_MONITOR};
 
 	for (int l = 0; l < net->n_layers; l++) {
 		pcs_layer_rt *layer = &net->layers[l];
@@ -281,7 +295,7 @@ void pcs_monitor_wake(pcs_protocol *p, int64_t now)
 		if (layer->e == NULL)
 			continue;
 		f += layer->energy;
-		if (net->model->trace.energy && net->trace != NULL && s->seq >= 0)
+		if (net->model->trace.energy && net->trace != NULL)
 			pcs_trace_energy(net->trace, s->seq, pcs_time(now), l, layer->energy);
 	}
 	if (s->history_len == s->history_cap) {
@@ -298,14 +312,18 @@ void pcs_monitor_wake(pcs_protocol *p, int64_t now)
 		s->history_f = v;
 		s->history_cap = cap;
 	}
-	if (now > s->t_on) {
-		/* The first tick after t_on sees the new sample's feed-forward
-		 * prediction, before the clamped label has nudged the hidden
-		 * layers for more than one step. */
-		if (s->history_len == 0 && s->phase == PCS_PHASE_TRAIN)
-			s->train_prediction = argmax_prediction(net, PCS_PHASE_TRAIN);
-		s->history_t[s->history_len] = now;
-		s->history_f[s->history_len++] = f;
-	}
-	pcs_net_push(net, now + net->monitor_dt, &ev);
+	s->history_t[s->history_len] = now;
+	s->history_f[s->history_len++] = f;
+}
+
+
+void pcs_monitor_wake(pcs_protocol *p, int64_t now)
+{
+	pcs_event ev = {.kind = PCS_EV_MONITOR};
+
+	/* At a sample boundary the protocol ran first and already recorded
+	 * this tick as the end of the previous sample. */
+	if (p->current.seq >= 0 && now > p->current.t_on)
+		monitor_record(p, now);
+	pcs_net_push(p->net, now + p->net->monitor_dt, &ev);
 }

@@ -21,6 +21,7 @@ typedef struct pcs_protocol {
 	double epoch_energy, test_energy;
 	double train_accuracy[PCS_MAX_REPORTED_EPOCHS];
 	double train_energy[PCS_MAX_REPORTED_EPOCHS];
+	double last_train_accuracy, last_train_energy;
 } pcs_protocol;
 
 int pcs_protocol_init(pcs_protocol *p, pcs_network *net, pcs_error *err);

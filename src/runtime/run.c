@@ -16,6 +16,7 @@
  *     running --trace or allocation failure--> failed
  * Every exit path sets the run status in the trace database.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,9 @@ static void run_dispatch(run_ctx *ctx, const pcs_event *ev, int64_t now)
 	case PCS_EV_LOCKSTEP:
 		pcs_lockstep_tick(net, now);
 		break;
+	case PCS_EV_LESION:
+		pcs_lesion(net, &net->layers[ev->edge], now);
+		break;
 	}
 }
 
@@ -108,6 +112,8 @@ static void run_idle_cb(uv_idle_t *handle)
 		if (ctx->protocol.finished || net->diverged || net->failed)
 			break;
 	}
+	if (ctx->options != NULL && ctx->options->interrupted != NULL && *ctx->options->interrupted)
+		ctx->interrupted = true;
 	if (ctx->protocol.finished || net->diverged || net->failed || net->trace_error
 	    || ctx->interrupted)
 		run_stop(ctx);
@@ -153,17 +159,29 @@ static int run_trace_header(pcs_network *net)
 
 	for (int l = 0; l < net->n_layers; l++) {
 		pcs_layer_rt *layer = &net->layers[l];
-		double tau_x = 1.0 / layer->tau_x_inv;
-		double tau_e = layer->tau_e_inv > 0 ? 1.0 / layer->tau_e_inv : 0.0;
 
 		rc |= pcs_trace_layer(tr, l, layer->spec->name, layer->size,
 				      pcs_clamp_name(layer->spec->clamp));
-		for (int i = 0; i < layer->size; i++)
+		for (int i = 0; i < layer->size; i++) {
+			const pcs_xneuron *xn = &layer->x[i];
+			double delay = layer->n_out > 0
+				? pcs_time(net->edges[layer->out_edges[0]].delay_up[i]) : NAN;
+			double lesion = xn->lesion_tick != INT64_MAX ? pcs_time(xn->lesion_tick) : NAN;
+
 			rc |= pcs_trace_neuron(tr, layer->x_id0 + i, l, i, PCS_KIND_REPRESENTATION,
-					       tau_x, pcs_time(layer->dt));
-		for (int i = 0; layer->e != NULL && i < layer->size; i++)
-			rc |= pcs_trace_neuron(tr, layer->e_id0 + i, l, i, PCS_KIND_ERROR, tau_e,
-					       pcs_time(layer->dt));
+					       1.0 / xn->tau_inv, pcs_time(xn->dt), delay, lesion);
+		}
+		for (int i = 0; layer->e != NULL && i < layer->size; i++) {
+			const pcs_eneuron *en = &layer->e[i];
+			const pcs_edge_rt *back = &net->edges[layer->in_edges[0]];
+			double delay = back->b_row >= 0 ? pcs_time(back->delay_down[i]) : NAN;
+			double lesion = layer->x[i].lesion_tick != INT64_MAX
+				? pcs_time(layer->x[i].lesion_tick) : NAN;
+
+			rc |= pcs_trace_neuron(tr, layer->e_id0 + i, l, i, PCS_KIND_ERROR,
+					       en->tau_inv > 0 ? 1.0 / en->tau_inv : 0.0,
+					       pcs_time(en->dt), delay, lesion);
+		}
 	}
 	pcs_protocol_trace_weights(net, 0);
 	return rc != 0 || net->trace_error ? PCS_ETRACE : 0;
@@ -207,17 +225,21 @@ static int run_prepare(pcs_network *net, pcs_error *err)
 			if (layer->spec->clamp != PCS_CLAMP_INPUT) {
 				ev.kind = PCS_EV_STEP_X;
 				layer->x[i].step_pending = true;
-				pcs_net_push(net, layer->dt, &ev);
+				pcs_net_push(net, layer->x[i].dt, &ev);
 			}
 			if (layer->e != NULL && layer->tau_e_inv > 0.0) {
 				ev.kind = PCS_EV_STEP_E;
-				pcs_net_push(net, layer->dt, &ev);
+				pcs_net_push(net, layer->e[i].dt, &ev);
 			}
 		}
 	}
 	pcs_net_push(net, 0, &(pcs_event){.kind = PCS_EV_PROTOCOL});
 	if (net->lockstep)
 		pcs_net_push(net, 0, &(pcs_event){.kind = PCS_EV_LOCKSTEP});
+	for (int l = 0; l < net->n_layers; l++)
+		if (net->layers[l].lesion_tick != INT64_MAX)
+			pcs_net_push(net, net->layers[l].lesion_tick,
+				     &(pcs_event){.kind = PCS_EV_LESION, .edge = (uint16_t)l});
 	pcs_net_push(net, net->monitor_dt, &monitor);
 	return net->failed ? pcs_error_set(err, PCS_ENOMEM, "out of memory for the event queue") : 0;
 }
@@ -298,6 +320,8 @@ static void run_fill_result(run_ctx *ctx, pcs_run_result *res)
 	res->epochs_done = p->epochs_done;
 	memcpy(res->train_accuracy, p->train_accuracy, sizeof res->train_accuracy);
 	memcpy(res->train_energy, p->train_energy, sizeof res->train_energy);
+	res->last_train_accuracy = p->last_train_accuracy;
+	res->last_train_energy = p->last_train_energy;
 	res->test_count = tested > 0 ? tested : 0;
 	res->test_accuracy = tested > 0 ? (double)p->test_correct / (double)tested : -1.0;
 	res->test_energy = tested > 0 ? p->test_energy / (double)tested : 0.0;
@@ -306,6 +330,7 @@ static void run_fill_result(run_ctx *ctx, pcs_run_result *res)
 	res->model_time = pcs_time(pcs_sched_now(net->sched));
 	res->neuron_steps = net->neuron_steps;
 	res->messages = net->messages;
+	res->messages_lost = net->messages_lost;
 	res->synaptic_events = net->synaptic_events;
 	res->events = net->events;
 }
@@ -332,6 +357,12 @@ static int run_check_data(const pcs_network *net, pcs_error *err)
 					     net->layers[net->target_layer].size, sets[k]->n_classes,
 					     sets[k]->n_classes);
 	}
+	if ((double)m->protocol.epochs * net->train->count * m->dynamics.presentation
+	    + (double)net->test->count * m->dynamics.presentation > 9.2e9)
+		return pcs_error_set(err, PCS_EMODEL,
+				     "%s: the run would last more than 9.2e9 time units, the longest "
+				     "time pcsim's 1e-9 time resolution can count; reduce "
+				     "dynamics.presentation, protocol.epochs or the sample counts", m->path);
 	if (m->protocol.epochs > 0 && net->train->count == 0)
 		return pcs_error_set(err, PCS_EDATA, "%s: the training set is empty", m->path);
 	return 0;
@@ -383,6 +414,16 @@ int pcs_network_run(pcs_network *net, pcs_trace *trace, const char *params,
 
 	if (trace != NULL) {
 		pcs_error end_err = {0};
+		const struct { const char *name; double value; } counters[] = {
+			{"messages_sent", (double)result->messages},
+			{"messages_lost", (double)result->messages_lost},
+			{"neuron_steps", (double)result->neuron_steps},
+			{"synaptic_events", (double)result->synaptic_events},
+			{"wall_seconds", result->wall_seconds},
+		};
+
+		for (size_t c = 0; c < sizeof counters / sizeof counters[0]; c++)
+			pcs_trace_counter(trace, counters[c].name, counters[c].value);
 
 		end_rc = pcs_trace_end_run(trace, status, &end_err);
 		if (end_rc != 0 && (rc == 0 || rc == PCS_ETRACE))

@@ -35,6 +35,7 @@ typedef enum pcs_event_kind {
 	PCS_EV_PROTOCOL,    /* the stimulus/protocol actor's next action */
 	PCS_EV_MONITOR,     /* the energy monitor's tick */
 	PCS_EV_LOCKSTEP,    /* lockstep mode: one global step of every neuron */
+	PCS_EV_LESION,      /* layer `edge` silences its lesioned neurons */
 } pcs_event_kind;
 
 typedef struct pcs_event {

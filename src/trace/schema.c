@@ -27,7 +27,8 @@ static const char trace_tables_sql[] =
 	"CREATE TABLE IF NOT EXISTS layers(run_id INTEGER NOT NULL, layer_id INTEGER,"
 	" name TEXT, size INTEGER, clamp TEXT);"
 	"CREATE TABLE IF NOT EXISTS neurons(run_id INTEGER NOT NULL, neuron_id INTEGER,"
-	" layer_id INTEGER, idx INTEGER, kind TEXT, tau REAL, dt REAL);"
+	" layer_id INTEGER, idx INTEGER, kind TEXT, tau REAL, dt REAL, delay REAL,"
+	" lesion_time REAL);"
 	"CREATE TABLE IF NOT EXISTS samples(run_id INTEGER NOT NULL, seq INTEGER,"
 	" epoch INTEGER, phase TEXT, data_index INTEGER, label INTEGER, t_on REAL,"
 	" t_off REAL, predicted INTEGER, energy REAL, settle_time REAL);"
@@ -38,7 +39,8 @@ static const char trace_tables_sql[] =
 	"CREATE TABLE IF NOT EXISTS weights(run_id INTEGER NOT NULL, epoch INTEGER,"
 	" edge INTEGER, post INTEGER, pre INTEGER, w REAL);"
 	"CREATE TABLE IF NOT EXISTS energy(run_id INTEGER NOT NULL, seq INTEGER, t REAL,"
-	" layer_id INTEGER, value REAL);";
+	" layer_id INTEGER, value REAL);"
+	"CREATE TABLE IF NOT EXISTS counters(run_id INTEGER NOT NULL, name TEXT, value REAL);";
 
 /* predicted is -1 when no class won, which never equals a label (>= 0). */
 static const char trace_views_sql[] =
@@ -63,6 +65,40 @@ static const char trace_views_sql[] =
 	" JOIN layers l ON l.run_id = n.run_id AND l.layer_id = n.layer_id"
 	" GROUP BY v.run_id, l.name, n.kind;";
 
+/*
+ * One row per run. The final energy and mean settle time come from the test
+ * samples, or from the last training epoch of a run without a test phase.
+ * Counter rows of one name add up, and a missing counter reads as 0.
+ */
+static const char trace_run_summary_sql[] =
+	"CREATE VIEW IF NOT EXISTS run_summary AS"
+	" WITH per_run AS ("
+	"   SELECT run_id, COUNT(*) AS samples,"
+	"     SUM(phase = 'test') AS test_samples,"
+	"     AVG(CASE WHEN phase = 'test' THEN predicted = label END) AS test_accuracy,"
+	"     MAX(CASE WHEN phase = 'train' THEN epoch END) AS last_epoch"
+	"   FROM samples GROUP BY run_id),"
+	" final_samples AS ("
+	"   SELECT s.run_id, AVG(s.energy) AS energy, AVG(s.settle_time) AS settle_time"
+	"   FROM samples s JOIN per_run p ON p.run_id = s.run_id"
+	"   WHERE (p.test_samples > 0 AND s.phase = 'test')"
+	"      OR (p.test_samples = 0 AND s.phase = 'train' AND s.epoch = p.last_epoch)"
+	"   GROUP BY s.run_id),"
+	" totals AS ("
+	"   SELECT run_id,"
+	"     SUM(CASE WHEN name = 'messages_sent' THEN value END) AS messages_sent,"
+	"     SUM(CASE WHEN name = 'messages_lost' THEN value END) AS messages_lost"
+	"   FROM counters GROUP BY run_id)"
+	" SELECT r.run_id, r.model_name, r.seed, r.mode, r.status, r.params,"
+	"   p.test_accuracy, f.energy AS final_energy, f.settle_time AS mean_settle_time,"
+	"   COALESCE(p.samples, 0) AS samples,"
+	"   COALESCE(t.messages_sent, 0) AS messages_sent,"
+	"   COALESCE(t.messages_lost, 0) AS messages_lost"
+	" FROM runs r"
+	" LEFT JOIN per_run p ON p.run_id = r.run_id"
+	" LEFT JOIN final_samples f ON f.run_id = r.run_id"
+	" LEFT JOIN totals t ON t.run_id = r.run_id;";
+
 static const char trace_meta_rows_sql[] =
 	"INSERT OR IGNORE INTO meta(key, value) VALUES"
 	" ('schema_version', ?1), ('pcsim_version', ?2),"
@@ -83,8 +119,8 @@ static const char *const trace_indexes[][2] = {
 static const char *const trace_insert_sql[TRACE_ROW_KINDS] = {
 	[TRACE_ROW_LAYER] = "INSERT INTO layers(run_id, layer_id, name, size, clamp)"
 			    " VALUES (?1, ?2, ?3, ?4, ?5)",
-	[TRACE_ROW_NEURON] = "INSERT INTO neurons(run_id, neuron_id, layer_id, idx, kind, tau, dt)"
-			     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[TRACE_ROW_NEURON] = "INSERT INTO neurons(run_id, neuron_id, layer_id, idx, kind, tau, dt,"
+			     " delay, lesion_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[TRACE_ROW_SAMPLE] = "INSERT INTO samples(run_id, seq, epoch, phase, data_index, label,"
 			     " t_on, t_off, predicted, energy, settle_time)"
 			     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -96,6 +132,7 @@ static const char *const trace_insert_sql[TRACE_ROW_KINDS] = {
 			     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[TRACE_ROW_ENERGY] = "INSERT INTO energy(run_id, seq, t, layer_id, value)"
 			     " VALUES (?1, ?2, ?3, ?4, ?5)",
+	[TRACE_ROW_COUNTER] = "INSERT INTO counters(run_id, name, value) VALUES (?1, ?2, ?3)",
 };
 
 
@@ -178,6 +215,8 @@ static int schema_create_locked(pcs_trace *tr, pcs_error *err)
 		return schema_fail(tr, "creating the tables", err);
 	if (sqlite3_exec(tr->db, trace_views_sql, NULL, NULL, NULL) != SQLITE_OK)
 		return schema_fail(tr, "creating the views", err);
+	if (sqlite3_exec(tr->db, trace_run_summary_sql, NULL, NULL, NULL) != SQLITE_OK)
+		return schema_fail(tr, "creating the run_summary view", err);
 	if (schema_write_meta(tr->db) != SQLITE_OK)
 		return schema_fail(tr, "writing the meta rows", err);
 	return 0;

@@ -364,21 +364,23 @@ int pcs_trace_layer(pcs_trace *tr, int layer_id, const char *name, int size, con
 
 
 int pcs_trace_neuron(pcs_trace *tr, int neuron_id, int layer_id, int idx, pcs_neuron_kind kind,
-		     double tau, double dt)
+		     double tau, double dt, double delay, double lesion_time)
 {
+	struct trace_neuron_row *copy = malloc(sizeof *copy);
 	struct trace_row *row;
-	int rc = trace_reserve(tr, &row);
+	int rc = copy != NULL ? trace_reserve(tr, &row) : PCS_ENOMEM;
 
-	if (rc != 0)
+	if (rc != 0) {
+		free(copy);
 		return rc;
+	}
 
+	*copy = (struct trace_neuron_row){
+		.neuron_id = neuron_id, .layer_id = layer_id, .idx = idx, .kind = kind,
+		.tau = tau, .dt = dt, .delay = delay, .lesion_time = lesion_time,
+	};
 	row->kind = TRACE_ROW_NEURON;
-	row->u.neuron.neuron_id = neuron_id;
-	row->u.neuron.layer_id = layer_id;
-	row->u.neuron.idx = idx;
-	row->u.neuron.kind = kind;
-	row->u.neuron.tau = tau;
-	row->u.neuron.dt = dt;
+	row->u.neuron = copy;
 	return 0;
 }
 
@@ -468,5 +470,30 @@ int pcs_trace_energy(pcs_trace *tr, int64_t seq, double t, int layer_id, double 
 	row->u.energy.t = t;
 	row->u.energy.layer_id = layer_id;
 	row->u.energy.value = value;
+	return 0;
+}
+
+
+int pcs_trace_counter(pcs_trace *tr, const char *name, double value)
+{
+	char *name_copy;
+	struct trace_row *row;
+	int rc;
+
+	if (name == NULL)
+		return PCS_EINVAL;
+	name_copy = strdup(name);
+	if (name_copy == NULL)
+		return PCS_ENOMEM;
+
+	rc = trace_reserve(tr, &row);
+	if (rc != 0) {
+		free(name_copy);
+		return rc;
+	}
+
+	row->kind = TRACE_ROW_COUNTER;
+	row->u.counter.name = name_copy;
+	row->u.counter.value = value;
 	return 0;
 }

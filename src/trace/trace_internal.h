@@ -46,12 +46,22 @@ enum trace_row_kind {
 	TRACE_ROW_EVENT,
 	TRACE_ROW_WEIGHT,
 	TRACE_ROW_ENERGY,
+	TRACE_ROW_COUNTER,
 	TRACE_ROW_KINDS,
 };
 
+/* A neurons row; written once per neuron and run, so it lives on the heap. */
+struct trace_neuron_row {
+	int neuron_id, layer_id, idx;
+	pcs_neuron_kind kind;
+	double tau, dt;            /* time units */
+	double delay, lesion_time; /* time units; NAN is stored as NULL */
+};
+
 /*
- * One queued row. Strings and the rarely written sample row live in heap
- * copies owned by the row, so that the frequent kinds stay at 40 bytes.
+ * One queued row. Strings and the rarely written sample and neuron rows
+ * live in heap copies owned by the row, so that the frequent kinds stay at
+ * 40 bytes.
  */
 struct trace_row {
 	enum trace_row_kind kind;
@@ -64,11 +74,7 @@ struct trace_row {
 			int layer_id, size;
 			char *name, *clamp;
 		} layer;
-		struct {
-			int neuron_id, layer_id, idx;
-			pcs_neuron_kind kind;
-			double tau, dt; /* time units */
-		} neuron;
+		struct trace_neuron_row *neuron;
 		pcs_sample_row *sample;
 		struct {
 			int epoch, edge, post, pre;
@@ -80,8 +86,14 @@ struct trace_row {
 			int layer_id;
 			double value;
 		} energy;
+		struct {
+			char *name;
+			double value;
+		} counter;
 	} u;
 };
+
+_Static_assert(sizeof(struct trace_row) <= 40, "a queued row must stay at 40 bytes or less");
 
 struct trace_chunk {
 	struct trace_chunk *next;

@@ -12,6 +12,7 @@
  * never blocks on a dead writer.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -39,8 +40,14 @@ void trace_row_release(struct trace_row *row)
 		free(row->u.layer.name);
 		free(row->u.layer.clamp);
 		break;
+	case TRACE_ROW_NEURON:
+		free(row->u.neuron);
+		break;
 	case TRACE_ROW_SAMPLE:
 		free(row->u.sample);
+		break;
+	case TRACE_ROW_COUNTER:
+		free(row->u.counter.name);
 		break;
 	default:
 		break;
@@ -117,6 +124,29 @@ static void writer_bind_text(sqlite3_stmt *stmt, int index, const char *text)
 }
 
 
+/* Binds NULL for NaN: SQLite would store NULL anyway, this says so. */
+static void writer_bind_optional(sqlite3_stmt *stmt, int index, double value)
+{
+	if (isnan(value))
+		sqlite3_bind_null(stmt, index);
+	else
+		sqlite3_bind_double(stmt, index, value);
+}
+
+
+static void writer_bind_neuron(sqlite3_stmt *stmt, const struct trace_neuron_row *neuron)
+{
+	sqlite3_bind_int(stmt, 2, neuron->neuron_id);
+	sqlite3_bind_int(stmt, 3, neuron->layer_id);
+	sqlite3_bind_int(stmt, 4, neuron->idx);
+	sqlite3_bind_text(stmt, 5, neuron->kind == PCS_KIND_ERROR ? "e" : "x", 1, SQLITE_STATIC);
+	sqlite3_bind_double(stmt, 6, neuron->tau);
+	sqlite3_bind_double(stmt, 7, neuron->dt);
+	writer_bind_optional(stmt, 8, neuron->delay);
+	writer_bind_optional(stmt, 9, neuron->lesion_time);
+}
+
+
 static void writer_bind_sample(sqlite3_stmt *stmt, const pcs_sample_row *sample)
 {
 	sqlite3_bind_int64(stmt, 2, sample->seq);
@@ -150,13 +180,7 @@ static void writer_bind_row(sqlite3_stmt *stmt, const struct trace_row *row)
 		writer_bind_text(stmt, 5, row->u.layer.clamp);
 		break;
 	case TRACE_ROW_NEURON:
-		sqlite3_bind_int(stmt, 2, row->u.neuron.neuron_id);
-		sqlite3_bind_int(stmt, 3, row->u.neuron.layer_id);
-		sqlite3_bind_int(stmt, 4, row->u.neuron.idx);
-		sqlite3_bind_text(stmt, 5, row->u.neuron.kind == PCS_KIND_ERROR ? "e" : "x", 1,
-				  SQLITE_STATIC);
-		sqlite3_bind_double(stmt, 6, row->u.neuron.tau);
-		sqlite3_bind_double(stmt, 7, row->u.neuron.dt);
+		writer_bind_neuron(stmt, row->u.neuron);
 		break;
 	case TRACE_ROW_SAMPLE:
 		writer_bind_sample(stmt, row->u.sample);
@@ -173,6 +197,10 @@ static void writer_bind_row(sqlite3_stmt *stmt, const struct trace_row *row)
 		sqlite3_bind_double(stmt, 3, row->u.energy.t);
 		sqlite3_bind_int(stmt, 4, row->u.energy.layer_id);
 		sqlite3_bind_double(stmt, 5, row->u.energy.value);
+		break;
+	case TRACE_ROW_COUNTER:
+		sqlite3_bind_text(stmt, 2, row->u.counter.name, -1, SQLITE_STATIC);
+		sqlite3_bind_double(stmt, 3, row->u.counter.value);
 		break;
 	case TRACE_ROW_KINDS:
 		break;

@@ -61,6 +61,12 @@ static inline uint64_t rotl(uint64_t x, int k)
 }
 
 
+void pcs_rng_seed_sub(pcs_rng *rng, uint64_t seed, uint64_t stream, uint64_t index)
+{
+	pcs_rng_seed(rng, seed, stream * 0x100000000ULL + index + 1);
+}
+
+
 uint64_t pcs_rng_next(pcs_rng *rng)
 {
 	uint64_t *s = rng->s;
