@@ -735,6 +735,31 @@ START_TEST(trace_reopen_other_version_rejected)
 END_TEST
 
 
+/* A SQLite file with tables of its own is not turned into a trace. */
+START_TEST(trace_foreign_database_rejected)
+{
+	struct test_dir td;
+	pcs_error err;
+	sqlite3 *db;
+
+	test_dir_make(&td);
+	db = test_db_open(td.db);
+	test_exec(db, "CREATE TABLE foo(a); INSERT INTO foo VALUES (1)");
+	sqlite3_close(db);
+
+	err = test_assert_open_fails(td.db);
+	ck_assert_msg(strstr(err.msg, "did not create") != NULL, "reason missing: %s", err.msg);
+	ck_assert_msg(strstr(err.msg, td.db) != NULL, "path missing: %s", err.msg);
+
+	db = test_db_open(td.db);
+	ck_assert_int_eq(test_query_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"),
+			 1);
+	sqlite3_close(db);
+	test_dir_remove(&td);
+}
+END_TEST
+
+
 START_TEST(trace_counters_stored)
 {
 	struct test_dir td;
@@ -1258,6 +1283,7 @@ static Suite *trace_suite(void)
 	tcase_add_test(tc, trace_open_parent_is_file);
 	tcase_add_test(tc, trace_open_not_database);
 	tcase_add_test(tc, trace_reopen_other_version_rejected);
+	tcase_add_test(tc, trace_foreign_database_rejected);
 	tcase_add_test(tc, trace_reopen_version_1_rejected);
 	tcase_add_test(tc, trace_counters_stored);
 	tcase_add_test(tc, trace_run_summary_test_phase);

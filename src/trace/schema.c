@@ -195,14 +195,41 @@ static int schema_write_meta(sqlite3 *db)
  * one write transaction. BEGIN IMMEDIATE takes the write lock even when every
  * table exists, so a database that cannot be written fails here, at open.
  */
+/* Counts the tables of the database; returns -1 on a SQLite error. */
+static int schema_count_tables(sqlite3 *db)
+{
+	sqlite3_stmt *stmt = NULL;
+	int count = -1;
+
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'", -1,
+			       &stmt, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		count = sqlite3_column_int(stmt, 0);
+	sqlite3_finalize(stmt);
+	return count;
+}
+
+
 static int schema_create_locked(pcs_trace *tr, pcs_error *err)
 {
 	char expected[16], version[64];
+	int tables = schema_count_tables(tr->db);
 
+	if (tables < 0)
+		return schema_fail(tr, "listing the tables", err);
 	if (sqlite3_exec(tr->db, trace_meta_sql, NULL, NULL, NULL) != SQLITE_OK)
 		return schema_fail(tr, "creating the meta table", err);
 	if (schema_read_version(tr->db, version, sizeof version) != SQLITE_OK)
 		return schema_fail(tr, "reading meta.schema_version", err);
+
+	/* A database with tables but no pcsim version is someone else's file:
+	 * adding pcsim's tables to it would mix two data sets. */
+	if (tables > 0 && version[0] == '\0')
+		return pcs_error_set(err, PCS_ETRACE,
+				     "%s is a SQLite database that pcsim did not create (it has "
+				     "tables but no meta.schema_version); write the trace to a new file",
+				     tr->path);
 
 	snprintf(expected, sizeof expected, "%d", PCS_SCHEMA_VERSION);
 	if (version[0] != '\0' && strcmp(version, expected) != 0)
