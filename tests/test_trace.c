@@ -743,7 +743,8 @@ START_TEST(trace_foreign_database_rejected)
 	sqlite3 *db;
 
 	test_dir_make(&td);
-	db = test_db_open(td.db);
+	ck_assert_int_eq(sqlite3_open_v2(td.db, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+			 SQLITE_OK);
 	test_exec(db, "CREATE TABLE foo(a); INSERT INTO foo VALUES (1)");
 	sqlite3_close(db);
 
