@@ -461,8 +461,20 @@ START_TEST(model_error_unavailable_word)
 			  "not available in this version");
 	expect_line_error(BASE "[edge in -> out]\nfeedback = random\n", "random",
 			  "edge in -> out.feedback");
-	expect_line_error(BASE "[runtime]\nmode = async\n", "async", "not available in this version");
-	expect_line_error(BASE "[runtime]\nmode = async\n", "async", "runtime.mode");
+	expect_line_error(BASE "[runtime]\nmode = async\n[protocol]\nlearning = phased\n", "[protocol]",
+			  "protocol.learning = phased");
+	expect_line_error(BASE "[runtime]\nworkers = 0\n", "workers", "runtime.workers");
+	expect_line_error(BASE "[runtime]\nmax_skew = 0\n", "max_skew", "runtime.max_skew");
+	expect_line_error(BASE "[dynamics]\njitter = 1\n", "jitter", "dynamics.jitter");
+	expect_line_error(BASE "[dynamics]\ntau_x_distribution = gamma\n", "gamma",
+			  "dynamics.tau_x_distribution");
+	expect_line_error(BASE "[dynamics]\nplasticity = sometimes\n", "sometimes",
+			  "dynamics.plasticity");
+	expect_line_error(BASE "[edge in -> out]\nloss = 1\n", "loss", "edge in -> out.loss");
+	expect_line_error(BASE "[layer extra]\nsize = 2\nlesion = 5\n[edge in -> extra]\n",
+			  "[layer extra]", "extra.lesion");
+	expect_line_error(BASE "[dynamics]\ndt_distribution = uniform\ndt_spread = 1.5\n",
+			  "[dynamics]", "dt_spread");
 }
 END_TEST
 

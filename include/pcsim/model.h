@@ -82,6 +82,7 @@ typedef enum pcs_data_source {
 typedef enum pcs_mode {
 	PCS_MODE_DETERMINISTIC, /* one loop, virtual time, each neuron on its own clock */
 	PCS_MODE_LOCKSTEP,      /* the control: one global step, a barrier after each */
+	PCS_MODE_ASYNC,         /* worker threads, one loop and one clock each, no barrier */
 } pcs_mode;
 
 typedef enum pcs_learning {
@@ -141,6 +142,8 @@ typedef struct pcs_dynamics_spec {
 
 typedef struct pcs_runtime_spec {
 	pcs_mode mode;
+	int workers;               /* async: worker threads, each with a share of every layer */
+	double max_skew;           /* async: max clock lead over a worker it exchanges messages with, time units */
 } pcs_runtime_spec;
 
 typedef struct pcs_protocol_spec {

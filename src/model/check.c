@@ -297,6 +297,14 @@ static int check_heterogeneity(model_parser *parser)
 	int line = parser->singleton_line[MODEL_KIND_DYNAMICS];
 	int rc = check_spread(parser, line, "dynamics.tau_x", d->tau_x_distribution, d->tau_x_spread);
 
+	if (rc == 0 && m->runtime.mode == PCS_MODE_ASYNC
+	    && m->protocol.learning == PCS_LEARNING_PHASED) {
+		model_location at = { .line = parser->singleton_line[MODEL_KIND_PROTOCOL] };
+
+		return model_fail(parser, &at, "protocol.learning = phased needs a global phase, "
+				  "which runtime.mode = async does not have; use continuous learning "
+				  "or runtime.mode = lockstep or deterministic");
+	}
 	if (rc == 0)
 		rc = check_spread(parser, line, "dynamics.tau_e", d->tau_e_distribution, d->tau_e_spread);
 	if (rc == 0)

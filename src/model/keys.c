@@ -68,8 +68,7 @@ static const char *const keys_winit_words[] = {
 static const char *const keys_feedback_words[] = { "mirrored", NULL };
 static const char *const keys_feedback_later[] = { "learned", "random", NULL };
 static const char *const keys_source_words[] = { "idx", "csv", "xor", NULL };
-static const char *const keys_mode_words[] = { "deterministic", "lockstep", NULL };
-static const char *const keys_mode_later[] = { "async", NULL };
+static const char *const keys_mode_words[] = { "deterministic", "lockstep", "async", NULL };
 static const char *const keys_learning_words[] = { "continuous", "phased", NULL };
 static const char *const keys_weights_words[] = { "never", "epoch", NULL };
 static const char *const keys_dist_words[] = { "fixed", "uniform", "normal", "lognormal", NULL };
@@ -189,7 +188,9 @@ static const keys_spec keys_dynamics[] = {
 };
 
 static const keys_spec keys_runtime[] = {
-	KEY_ENUM(pcs_runtime_spec, mode, keys_mode_words, keys_mode_later, false),
+	KEY_ENUM(pcs_runtime_spec, mode, keys_mode_words, NULL, false),
+	KEY_INT(pcs_runtime_spec, workers, 1, 64, false),
+	KEY_TIME(pcs_runtime_spec, max_skew, 0.0, true),
 };
 
 static const keys_spec keys_protocol[] = {
@@ -271,6 +272,8 @@ void model_defaults(pcs_model *model)
 		.plasticity = PCS_PLASTICITY_CONTINUOUS, .settle_threshold = 0.01,
 	};
 	model->runtime.mode = PCS_MODE_DETERMINISTIC;
+	model->runtime.workers = 2;
+	model->runtime.max_skew = 0.5;
 	model->protocol = (pcs_protocol_spec){ .epochs = 1, .test = true, .shuffle = true };
 
 	snprintf(model->trace.db, sizeof model->trace.db, "pcsim-traces.db");

@@ -17,11 +17,16 @@
  *
  * Sample tags: the stimulus stamps each clamped value with the sample's
  * tag. A representational neuron's predictions carry the tag of the sample
- * its value stems from: the clamp's tag, or the tag at which it last took
- * its start value. An error neuron keeps the newest tag among the
+ * its value stems from: the clamp's tag, or the tag at which it took a
+ * complete start value. An error neuron keeps the newest tag among the
  * predictions it received (never from feedback, which may run ahead of the
- * input when edges have delays) and passes it to its partner. A free
- * neuron whose own error neuron first reports a newer tag takes its start
+ * input when edges have delays), counts the synapses that already carry
+ * it, and tells its partner whether its prediction is complete: every
+ * predicting neuron has reported the new sample. With delays, per-neuron
+ * delays or several worker threads the inputs of one sample arrive in
+ * pieces. A free neuron whose own error neuron first reports a newer tag
+ * takes its start value at once, and takes it again when the prediction
+ * becomes complete. A free neuron whose own error neuron first reports a newer tag takes its start
  * value (its prediction mu, carried by that message, or zero) at once.
  * That is a local decision, not a global reset.
  *
@@ -37,15 +42,15 @@
 
 void pcs_net_push(pcs_network *net, int64_t tick, const pcs_event *ev)
 {
-	if (pcs_sched_push(net->sched, tick, ev) != 0)
-		net->failed = true;
+	if (pcs_sched_push(pcs_tls_shard->sched, tick, ev) != 0)
+		pcs_tls_shard->failed = true;
 }
 
 
 static void net_check_value(pcs_network *net, double v)
 {
 	if (!(fabs(v) <= net->divergence_limit))
-		net->diverged = true;
+		pcs_tls_shard->diverged = true;
 }
 
 
@@ -54,7 +59,7 @@ void pcs_x_advance_learning(pcs_network *net, pcs_layer_rt *layer, pcs_xneuron *
 	double h = pcs_time(now - xn->t_learn);
 
 	xn->t_learn = now;
-	if (!net->learning || h <= 0.0 || xn->rows == NULL || xn->lesioned)
+	if (!pcs_tls_shard->learning || h <= 0.0 || xn->rows == NULL || xn->lesioned)
 		return;
 	if (net->settled_plasticity && !xn->settled)
 		return;
@@ -72,7 +77,7 @@ void pcs_e_advance_learning(pcs_network *net, pcs_layer_rt *layer, pcs_eneuron *
 	double h = pcs_time(now - en->t_learn);
 
 	en->t_learn = now;
-	if (!net->learning || h <= 0.0 || en->lesioned)
+	if (!pcs_tls_shard->learning || h <= 0.0 || en->lesioned)
 		return;
 	if (net->settled_plasticity && !en->settled)
 		return;
@@ -109,7 +114,7 @@ static bool net_settled(pcs_network *net, double value, double *ref, int64_t *re
 static void x_trace_send(pcs_network *net, pcs_layer_rt *layer, int j, double v, int64_t now)
 {
 	if (net->trace_events && layer->x[j].traced)
-		pcs_trace_event(net->trace, layer->x_id0 + j, pcs_time(now), v);
+		pcs_net_trace_event(net, layer->x_id0 + j, pcs_time(now), v);
 }
 
 
@@ -119,27 +124,28 @@ static void x_send(pcs_network *net, pcs_layer_rt *layer, int j, int64_t now)
 	pcs_xneuron *xn = &layer->x[j];
 
 	xn->sent = xn->x;
-	net->messages++;
+	pcs_tls_shard->messages++;
 	x_trace_send(net, layer, j, xn->x, now);
 	for (int r = 0; r < layer->n_out; r++) {
 		int k = layer->out_edges[r];
 		pcs_edge_rt *edge = &net->edges[k];
 
-		if (edge->delay_up[j] == 0) {
-			pcs_deliver_up(net, k, j, xn->fx, xn->start_tag, now);
-		} else {
-			pcs_event ev = {.kind = PCS_EV_DELIVER_UP, .edge = (uint16_t)k,
-					.target = (uint32_t)j, .tag = xn->start_tag, .value = xn->fx};
+		pcs_event ev = {.kind = PCS_EV_DELIVER_UP, .edge = (uint16_t)k,
+				.target = (uint32_t)j, .tag = xn->out_tag, .value = xn->fx};
 
+		if (edge->delay_up[j] == 0)
+			pcs_deliver_up(net, k, j, xn->fx, xn->out_tag, now);
+		else
 			pcs_net_push(net, now + edge->delay_up[j], &ev);
-		}
+		if (net->n_shards > 1)
+			pcs_send_to_layer(net, edge->to, now + edge->delay_up[j], &ev);
 	}
 	if (layer->e != NULL) {
 		pcs_eneuron *en = &layer->e[j];
 
 		pcs_e_advance_learning(net, layer, en, now);
 		en->x_in = xn->x;
-		net->synaptic_events++;
+		pcs_tls_shard->synaptic_events++;
 		if (layer->tau_e_inv == 0.0 && !en->recompute_pending && !net->lockstep) {
 			pcs_event ev = {.kind = PCS_EV_RECOMPUTE_E, .edge = (uint16_t)layer->index,
 					.target = (uint32_t)j};
@@ -165,7 +171,7 @@ static int64_t net_step_length(pcs_network *net, const pcs_layer_rt *layer, int6
 
 	if (layer->jitter == 0.0)
 		return dt;
-	h = (int64_t)llround((double)dt * (1.0 + layer->jitter * (2.0 * pcs_rng_uniform(&net->jitter_rng) - 1.0)));
+	h = (int64_t)llround((double)dt * (1.0 + layer->jitter * (2.0 * pcs_rng_uniform(&pcs_tls_shard->jitter_rng) - 1.0)));
 	return h < 1 ? 1 : h;
 }
 
@@ -197,7 +203,7 @@ double pcs_x_next(pcs_network *net, pcs_layer_rt *layer, int j, int64_t now)
 
 	/* Euler-Maruyama: noise of sd `noise` per sqrt(time unit). */
 	if (layer->noise > 0.0)
-		x += layer->noise * sqrt(pcs_time(xn->h)) * pcs_rng_normal(&net->noise_rng);
+		x += layer->noise * sqrt(pcs_time(xn->h)) * pcs_rng_normal(&pcs_tls_shard->noise_rng);
 	return x;
 }
 
@@ -209,11 +215,11 @@ void pcs_x_commit(pcs_network *net, pcs_layer_rt *layer, int j, double x, int64_
 	if (net->settled_plasticity)
 		xn->settled = net_settled(net, x, &xn->settle_ref, &xn->settle_tick, now, xn->settled);
 	x_set(layer, xn, x);
-	net->neuron_steps++;
+	pcs_tls_shard->neuron_steps++;
 	net_check_value(net, xn->x);
 
 	if (net->activity_every > 0 && xn->traced && ++xn->steps % (uint32_t)net->activity_every == 0)
-		pcs_trace_activity(net->trace, layer->x_id0 + j, pcs_time(now), xn->x);
+		pcs_net_trace_activity(net, layer->x_id0 + j, pcs_time(now), xn->x);
 	if (net->send_threshold == 0.0 || fabs(xn->x - xn->sent) > net->send_threshold)
 		x_send(net, layer, j, now);
 }
@@ -241,6 +247,7 @@ void pcs_x_clamp(pcs_network *net, pcs_layer_rt *layer, int j, double value, uin
 	pcs_x_advance_learning(net, layer, xn, now);
 	xn->clamped = true;
 	xn->start_tag = tag;
+	xn->out_tag = tag;
 	x_set(layer, xn, value);
 	x_send(net, layer, j, now);
 }
@@ -258,22 +265,25 @@ void pcs_x_unclamp(pcs_network *net, pcs_layer_rt *layer, int j, int64_t now)
 
 /* Message from the neuron's own error neuron: e, and mu for a start value. */
 static void x_receive_own(pcs_network *net, pcs_layer_rt *layer, int j, double e, double mu,
-			  uint32_t tag, int64_t now)
+			  uint32_t tag, bool complete, int64_t now)
 {
 	pcs_xneuron *xn = &layer->x[j];
+	bool first = tag > xn->start_tag;
 
 	if (xn->lesioned)
 		return;
 	pcs_x_advance_learning(net, layer, xn, now);
 	xn->e_own = e;
-	net->synaptic_events++;
-	if (tag <= xn->start_tag || xn->clamped)
+	pcs_tls_shard->synaptic_events++;
+	if (xn->clamped || !(first || (tag == xn->start_tag && complete && xn->out_tag != tag)))
 		return;
 
 	xn->start_tag = tag;
+	if (complete)
+		xn->out_tag = tag;
 	if (layer->spec->start == PCS_START_KEEP)
 		return;
-	net->starts++;
+	pcs_tls_shard->starts++;
 	x_set(layer, xn, layer->spec->start == PCS_START_PREDICTION ? mu : 0.0);
 	x_send(net, layer, j, now);
 }
@@ -285,18 +295,31 @@ void pcs_deliver_up(pcs_network *net, int edge_index, int j, double v, uint32_t 
 	pcs_layer_rt *to = &net->layers[edge->to];
 	bool instant = to->tau_e_inv == 0.0 && !net->lockstep;
 
-	for (int i = 0; i < to->size; i++) {
+	const pcs_shard *sh = pcs_tls_shard;
+
+	for (int i = sh->lo[to->index]; i < sh->hi[to->index]; i++) {
 		pcs_eneuron *en = &to->e[i];
 
-		if (edge->loss > 0.0 && pcs_rng_uniform(&net->loss_rng) < edge->loss) {
-			net->messages_lost++;
+		if (edge->loss > 0.0 && pcs_rng_uniform(&pcs_tls_shard->loss_rng) < edge->loss) {
+			pcs_tls_shard->messages_lost++;
 			continue;
 		}
 		if (en->t_learn != now)
 			pcs_e_advance_learning(net, to, en, now);
 		pcs_row_receive(&en->rows[edge->w_row], j, v);
-		if (tag > en->tag)
-			en->tag = tag;
+
+		/* Count each predicting neuron once per sample tag. */
+		uint32_t *seen = &edge->w_tag[(size_t)i * net->layers[edge->from].size + j];
+
+		if (tag > *seen) {
+			*seen = tag;
+			if (tag > en->tag) {
+				en->tag = tag;
+				en->fresh = 1;
+			} else if (tag == en->tag) {
+				en->fresh++;
+			}
+		}
 		if (instant && !en->recompute_pending) {
 			pcs_event ev = {.kind = PCS_EV_RECOMPUTE_E, .edge = (uint16_t)to->index,
 					.target = (uint32_t)i};
@@ -305,7 +328,7 @@ void pcs_deliver_up(pcs_network *net, int edge_index, int j, double v, uint32_t 
 			pcs_net_push(net, now, &ev);
 		}
 	}
-	net->synaptic_events += (uint64_t)to->size;
+	pcs_tls_shard->synaptic_events += (uint64_t)(sh->hi[to->index] - sh->lo[to->index]);
 }
 
 
@@ -314,18 +337,20 @@ void pcs_deliver_down(pcs_network *net, int edge_index, int i, double e, uint32_
 	pcs_edge_rt *edge = &net->edges[edge_index];
 	pcs_layer_rt *from = &net->layers[edge->from];
 
-	for (int j = 0; j < from->size; j++) {
+	const pcs_shard *sh = pcs_tls_shard;
+
+	for (int j = sh->lo[from->index]; j < sh->hi[from->index]; j++) {
 		pcs_xneuron *xn = &from->x[j];
 
-		if (edge->loss > 0.0 && pcs_rng_uniform(&net->loss_rng) < edge->loss) {
-			net->messages_lost++;
+		if (edge->loss > 0.0 && pcs_rng_uniform(&pcs_tls_shard->loss_rng) < edge->loss) {
+			pcs_tls_shard->messages_lost++;
 			continue;
 		}
 		if (xn->t_learn != now)
 			pcs_x_advance_learning(net, from, xn, now);
 		pcs_row_receive(&xn->rows[edge->b_row], i, e);
 	}
-	net->synaptic_events += (uint64_t)from->size;
+	pcs_tls_shard->synaptic_events += (uint64_t)(sh->hi[from->index] - sh->lo[from->index]);
 }
 
 
@@ -335,24 +360,25 @@ static void e_send(pcs_network *net, pcs_layer_rt *layer, int i, int64_t now)
 	pcs_eneuron *en = &layer->e[i];
 
 	en->sent = en->e;
-	net->messages++;
+	pcs_tls_shard->messages++;
 	if (net->trace_events && en->traced)
-		pcs_trace_event(net->trace, layer->e_id0 + i, pcs_time(now), en->e);
-	x_receive_own(net, layer, i, en->e, en->mu, en->tag, now);
+		pcs_net_trace_event(net, layer->e_id0 + i, pcs_time(now), en->e);
+	x_receive_own(net, layer, i, en->e, en->mu, en->tag, en->fresh == en->fan_in, now);
 	for (int r = 0; r < layer->n_in; r++) {
 		int k = layer->in_edges[r];
 		pcs_edge_rt *edge = &net->edges[k];
 
 		if (edge->b_row < 0)
 			continue;
-		if (edge->delay_down[i] == 0) {
-			pcs_deliver_down(net, k, i, en->e, en->tag, now);
-		} else {
-			pcs_event ev = {.kind = PCS_EV_DELIVER_DOWN, .edge = (uint16_t)k,
-					.target = (uint32_t)i, .tag = en->tag, .value = en->e};
+		pcs_event ev = {.kind = PCS_EV_DELIVER_DOWN, .edge = (uint16_t)k,
+				.target = (uint32_t)i, .tag = en->tag, .value = en->e};
 
+		if (edge->delay_down[i] == 0)
+			pcs_deliver_down(net, k, i, en->e, en->tag, now);
+		else
 			pcs_net_push(net, now + edge->delay_down[i], &ev);
-		}
+		if (net->n_shards > 1)
+			pcs_send_to_layer(net, edge->from, now + edge->delay_down[i], &ev);
 	}
 }
 
@@ -367,7 +393,7 @@ double pcs_e_next(pcs_network *net, pcs_layer_rt *layer, int i, int64_t now, boo
 	for (int r = 0; r < layer->n_in; r++)
 		en->mu += pcs_row_sum(&en->rows[r]);
 	target = (en->x_in - en->mu) * layer->sigma2_inv;
-	if (en->tag > en->first_tag) {
+	if (en->tag > en->first_tag && en->fresh == en->fan_in) {
 		en->first_tag = en->tag;
 		en->mu_first = en->mu;
 	}
@@ -405,12 +431,12 @@ void pcs_e_commit(pcs_network *net, pcs_layer_rt *layer, int i, double e, int64_
 		en->settled = net_settled(net, e, &en->settle_ref, &en->settle_tick, now, en->settled);
 	en->e = e;
 	en->recompute_pending = false;
-	layer->energy += 0.5 * layer->sigma2 * (en->e * en->e - e_old * e_old);
-	net->neuron_steps++;
+	pcs_tls_shard->energy[layer->index] += 0.5 * layer->sigma2 * (en->e * en->e - e_old * e_old);
+	pcs_tls_shard->neuron_steps++;
 	net_check_value(net, en->e);
 
 	if (net->activity_every > 0 && en->traced && ++en->steps % (uint32_t)net->activity_every == 0)
-		pcs_trace_activity(net->trace, layer->e_id0 + i, pcs_time(now), en->e);
+		pcs_net_trace_activity(net, layer->e_id0 + i, pcs_time(now), en->e);
 	if (net->send_threshold == 0.0 || fabs(en->e - en->sent) > net->send_threshold)
 		e_send(net, layer, i, now);
 }

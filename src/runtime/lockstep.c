@@ -67,14 +67,14 @@ void pcs_lockstep_tick(pcs_network *net, int64_t now)
 	 * an error neuron that may already have recomputed, so phase 3 repeats
 	 * until no neuron starts: once per layer depth at a sample's start. */
 	do {
-		starts = net->starts;
+		starts = pcs_tls_shard->starts;
 		for (int l = 0; l < net->n_layers; l++) {
 			pcs_layer_rt *layer = &net->layers[l];
 
 			for (int i = 0; layer->e != NULL && layer->tau_e_inv == 0.0 && i < layer->size; i++)
 				pcs_e_update(net, layer, i, now, false);
 		}
-	} while (net->starts != starts);
+	} while (pcs_tls_shard->starts != starts);
 
 	/* Queued last, so the next tick's delayed deliveries run before it. */
 	pcs_net_push(net, now + net->layers[0].dt, &ev);

@@ -35,7 +35,8 @@ typedef struct pcs_xneuron {
 	double e_own;         /* last error received from its own error neuron */
 	double sent;          /* x at the last message sent, for send-on-delta */
 	int64_t t_learn;      /* ticks: plasticity integrated up to this time */
-	uint32_t start_tag;   /* tag of the sample its value stems from: last clamp or start value */
+	uint32_t start_tag;   /* tag of the sample it last took a start value (or clamp) for */
+	uint32_t out_tag;     /* tag its predictions carry: the last clamp or complete start */
 	uint32_t steps;
 	bool clamped;
 	bool step_pending;
@@ -55,6 +56,8 @@ typedef struct pcs_eneuron {
 	int64_t t_learn;
 	uint32_t tag;         /* newest sample tag among the predictions received */
 	uint32_t first_tag;   /* tag of mu_first */
+	int fresh;            /* predicting neurons that reported `tag` */
+	int fan_in;           /* predicting neurons, over all incoming edges */
 	double mu_first;      /* mu at the first recompute after a prediction with a new tag */
 	uint32_t steps;
 	bool recompute_pending;
@@ -81,7 +84,6 @@ typedef struct pcs_layer_rt {
 	int64_t lesion_tick;  /* INT64_MAX when the layer has no lesion */
 	double sigma2, sigma2_inv;
 	double bias_rate;     /* learning rate of the error neurons' bias; 0 if none */
-	double energy;        /* sum of sigma2 e^2 / 2, kept incrementally */
 } pcs_layer_rt;
 
 typedef struct pcs_edge_rt {
@@ -94,6 +96,7 @@ typedef struct pcs_edge_rt {
 	int64_t *delay_down;  /* ticks, per predicted error neuron: its errors' delay */
 	double loss;          /* probability a message is lost at one synapse */
 	double *w_store;      /* base and last of every W row: 2 * to_size * from_size */
+	uint32_t *w_tag;      /* newest sample tag seen on each W synapse */
 	double *b_store;
 } pcs_edge_rt;
 
@@ -109,6 +112,40 @@ typedef struct pcs_sample_state {
 	int history_len, history_cap;
 } pcs_sample_state;
 
+#define PCS_MAX_WORKERS 64
+
+/* A message between shards: an event and the tick it is due at. */
+typedef struct pcs_remote {
+	int64_t tick;
+	pcs_event ev;
+} pcs_remote;
+
+/*
+ * A shard owns a contiguous block [lo, hi) of every layer's neurons (x and
+ * e neurons of one index stay together) and everything that changes while
+ * they run: the event queue, the counters, the random streams and the
+ * partial energies. One thread runs one shard, so nothing here is shared;
+ * in async mode shards talk only through their inboxes.
+ */
+typedef struct pcs_shard {
+	pcs_network *net;
+	int index;
+	int lo[PCS_MAX_LAYERS], hi[PCS_MAX_LAYERS];
+	pcs_sched *sched;
+	bool learning;                  /* plasticity on; false at test and between phased updates */
+	bool diverged;
+	bool failed;                    /* an allocation failed mid-run */
+	pcs_rng noise_rng, loss_rng, jitter_rng;
+	double energy[PCS_MAX_LAYERS];  /* sum of sigma2 e^2 / 2 over the shard's error neurons */
+	uint64_t neuron_steps, messages, synaptic_events, events;
+	uint64_t messages_lost;         /* synaptic transmissions dropped by edge loss */
+	uint64_t starts;                /* start values taken for new samples */
+	struct pcs_async_shard *async;  /* NULL unless runtime.mode = async */
+} pcs_shard;
+
+/* The shard the calling thread runs; set by the scheduler before any event. */
+extern _Thread_local pcs_shard *pcs_tls_shard;
+
 struct pcs_network {
 	const pcs_model *model;
 	const pcs_dataset *train, *test;
@@ -116,9 +153,9 @@ struct pcs_network {
 	pcs_layer_rt layers[PCS_MAX_LAYERS];
 	pcs_edge_rt edges[PCS_MAX_EDGES];
 	int input_layer, target_layer;  /* target_layer = -1 if none */
-	pcs_sched *sched;
+	pcs_shard *shards;
+	int n_shards;
 	pcs_trace *trace;
-	bool learning;                  /* plasticity on; false at test and between phased updates */
 	bool lockstep;                  /* runtime.mode = lockstep: see lockstep.c */
 	double *next_value;             /* lockstep: one slot per neuron id */
 	bool trace_events;
@@ -126,16 +163,11 @@ struct pcs_network {
 	double send_threshold;
 	double divergence_limit;
 	int64_t monitor_dt;
-	bool diverged;
-	bool failed;                    /* an allocation or trace call failed mid-run */
 	int trace_error;
 	bool settled_plasticity;        /* dynamics.plasticity = settled */
 	double settle_threshold;        /* per time unit */
-	pcs_rng noise_rng, loss_rng, jitter_rng;
-	uint64_t messages_lost;         /* synaptic transmissions dropped by edge loss */
 	pcs_row *row_pool;
-	uint64_t neuron_steps, messages, synaptic_events, events;
-	uint64_t starts;                /* start values taken for new samples */
+	struct pcs_async *async;        /* NULL unless runtime.mode = async */
 };
 
 /* neuron.c: the actors' behaviour. Each takes the current tick `now`. */
@@ -162,7 +194,29 @@ void pcs_lockstep_tick(pcs_network *net, int64_t now);
 void pcs_lesion(pcs_network *net, pcs_layer_rt *layer, int64_t now);
 void pcs_learning_phase(pcs_network *net, double h);
 
-/* Recomputes every layer's energy exactly and returns the total F. */
-double pcs_net_energy(pcs_network *net);
+/*
+ * Recomputes the shard's partial energies exactly from its error neurons
+ * and returns their total.
+ */
+double pcs_shard_energy(pcs_shard *sh);
+
+/* Sends ev, due at tick, to the shard that owns neuron idx of layer. */
+void pcs_send_to_owner(pcs_network *net, int layer, int idx, int64_t tick, const pcs_event *ev);
+
+/* Sends ev, due at tick, to shard s (not the calling one). */
+void pcs_send_to_shard(pcs_network *net, int s, int64_t tick, const pcs_event *ev);
+
+/* Sends ev, due at tick, to every other shard that owns neurons of layer. */
+void pcs_send_to_layer(pcs_network *net, int layer, int64_t tick, const pcs_event *ev);
+
+/* Trace calls from shard threads; they serialise on a lock in async mode. */
+void pcs_net_trace_event(pcs_network *net, int neuron_id, double t, double value);
+void pcs_net_trace_activity(pcs_network *net, int neuron_id, double t, double value);
+int pcs_net_trace_sample(pcs_network *net, const pcs_sample_row *row);
+void pcs_net_trace_energy(pcs_network *net, int64_t seq, double t, int layer, double value);
+int pcs_net_trace_weight(pcs_network *net, int epoch, int edge, int post, int pre, double w);
+
+/* Returns the shard that owns neuron idx of layer. */
+int pcs_owner(const pcs_network *net, int layer, int idx);
 
 #endif

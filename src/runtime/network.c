@@ -305,9 +305,10 @@ static int net_build_edge(pcs_network *net, int k, pcs_rng *rng)
 	double *column = malloc((size_t)to->size * sizeof *column);
 
 	edge->w_store = malloc(2 * n_syn * sizeof *edge->w_store);
+	edge->w_tag = calloc(n_syn, sizeof *edge->w_tag);
 	if (from->spec->clamp != PCS_CLAMP_INPUT)
 		edge->b_store = malloc(2 * n_syn * sizeof *edge->b_store);
-	if (w == NULL || column == NULL || edge->w_store == NULL
+	if (w == NULL || column == NULL || edge->w_store == NULL || edge->w_tag == NULL
 	    || (from->spec->clamp != PCS_CLAMP_INPUT && edge->b_store == NULL)) {
 		free(w);
 		free(column);
@@ -317,6 +318,8 @@ static int net_build_edge(pcs_network *net, int k, pcs_rng *rng)
 	for (int i = 0; i < to->size; i++)
 		for (int j = 0; j < from->size; j++)
 			w[(size_t)i * from->size + j] = net_draw_weight(edge->spec, from->size, i, j, rng);
+	for (int i = 0; i < to->size; i++)
+		to->e[i].fan_in += from->size;
 	for (int i = 0; i < to->size; i++)
 		pcs_row_init(&to->e[i].rows[edge->w_row], from->size,
 			     edge->w_store + (size_t)i * from->size,
@@ -332,6 +335,48 @@ static int net_build_edge(pcs_network *net, int k, pcs_rng *rng)
 	free(w);
 	free(column);
 	return 0;
+}
+
+
+/*
+ * Splits every layer into one contiguous block per shard: one shard unless
+ * runtime.mode = async, where each worker thread runs one. Each shard gets
+ * its own event queue and random streams (sub-stream = shard index).
+ */
+static int net_build_shards(pcs_network *net, const pcs_model *m, pcs_error *err)
+{
+	int n = m->runtime.mode == PCS_MODE_ASYNC ? m->runtime.workers : 1;
+
+	net->shards = calloc((size_t)n, sizeof *net->shards);
+	if (net->shards == NULL)
+		return pcs_error_set(err, PCS_ENOMEM, "out of memory for the shards");
+	net->n_shards = n;
+	for (int s = 0; s < n; s++) {
+		pcs_shard *sh = &net->shards[s];
+
+		sh->net = net;
+		sh->index = s;
+		sh->sched = pcs_sched_create();
+		if (sh->sched == NULL)
+			return pcs_error_set(err, PCS_ENOMEM, "out of memory for the scheduler");
+		for (int l = 0; l < net->n_layers; l++) {
+			sh->lo[l] = (int)((int64_t)net->layers[l].size * s / n);
+			sh->hi[l] = (int)((int64_t)net->layers[l].size * (s + 1) / n);
+		}
+		pcs_rng_seed_sub(&sh->noise_rng, m->seed, PCS_STREAM_NOISE, (uint64_t)s);
+		pcs_rng_seed_sub(&sh->loss_rng, m->seed, PCS_STREAM_LOSS, (uint64_t)s);
+		pcs_rng_seed_sub(&sh->jitter_rng, m->seed, PCS_STREAM_JITTER, (uint64_t)s);
+	}
+	return 0;
+}
+
+
+int pcs_owner(const pcs_network *net, int layer, int idx)
+{
+	for (int s = 0; s < net->n_shards; s++)
+		if (idx < net->shards[s].hi[layer])
+			return s;
+	return net->n_shards - 1;
 }
 
 
@@ -351,11 +396,6 @@ int pcs_network_create(pcs_network **out, const pcs_model *model, const pcs_data
 	net->n_layers = model->n_layers;
 	net->n_edges = model->n_edges;
 	net->target_layer = -1;
-	net->sched = pcs_sched_create();
-	if (net->sched == NULL) {
-		pcs_network_destroy(net);
-		return pcs_error_set(err, PCS_ENOMEM, "out of memory for the scheduler");
-	}
 	rc = net_build_layers(net, model, err);
 	if (rc == 0) {
 		pcs_model_counts counts;
@@ -397,9 +437,10 @@ int pcs_network_create(pcs_network **out, const pcs_model *model, const pcs_data
 		pcs_network_destroy(net);
 		return rc;
 	}
-	pcs_rng_seed(&net->noise_rng, model->seed, PCS_STREAM_NOISE);
-	pcs_rng_seed(&net->loss_rng, model->seed, PCS_STREAM_LOSS);
-	pcs_rng_seed(&net->jitter_rng, model->seed, PCS_STREAM_JITTER);
+	if ((rc = net_build_shards(net, model, err)) != 0) {
+		pcs_network_destroy(net);
+		return rc;
+	}
 	net->settled_plasticity = model->dynamics.plasticity == PCS_PLASTICITY_SETTLED;
 	net->settle_threshold = model->dynamics.settle_threshold;
 	*out = net;
@@ -419,11 +460,14 @@ void pcs_network_destroy(pcs_network *net)
 		free(net->edges[k].w_store);
 		free(net->edges[k].b_store);
 		free(net->edges[k].delay_up);
+		free(net->edges[k].w_tag);
 		free(net->edges[k].delay_down);
 	}
 	free(net->row_pool);
 	free(net->next_value);
-	pcs_sched_destroy(net->sched);
+	for (int s = 0; net->shards != NULL && s < net->n_shards; s++)
+		pcs_sched_destroy(net->shards[s].sched);
+	free(net->shards);
 	free(net);
 }
 
@@ -468,18 +512,19 @@ double pcs_network_feedback(const pcs_network *net, int edge, int post, int pre)
 }
 
 
-double pcs_net_energy(pcs_network *net)
+double pcs_shard_energy(pcs_shard *sh)
 {
+	pcs_network *net = sh->net;
 	double total = 0.0;
 
 	for (int l = 0; l < net->n_layers; l++) {
 		pcs_layer_rt *layer = &net->layers[l];
 		double sum = 0.0;
 
-		for (int i = 0; layer->e != NULL && i < layer->size; i++)
+		for (int i = sh->lo[l]; layer->e != NULL && i < sh->hi[l]; i++)
 			sum += layer->e[i].e * layer->e[i].e;
-		layer->energy = 0.5 * layer->sigma2 * sum;
-		total += layer->energy;
+		sh->energy[l] = 0.5 * layer->sigma2 * sum;
+		total += sh->energy[l];
 	}
 	return total;
 }

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/async.h"
 #include "runtime/protocol.h"
 
 #define SETTLE_RELATIVE_TOLERANCE 1e-3
@@ -33,6 +34,7 @@ int pcs_protocol_init(pcs_protocol *p, pcs_network *net, pcs_error *err)
 {
 	const pcs_model *model = net->model;
 	int64_t n_train = model->protocol.epochs > 0 ? net->train->count : 0;
+	size_t target_size = net->target_layer >= 0 ? (size_t)net->layers[net->target_layer].size : 1;
 
 	memset(p, 0, sizeof *p);
 	p->net = net;
@@ -42,7 +44,10 @@ int pcs_protocol_init(pcs_protocol *p, pcs_network *net, pcs_error *err)
 	p->n_test = model->protocol.test ? net->test->count : 0;
 	p->total = (int64_t)model->protocol.epochs * n_train + p->n_test;
 	p->order = malloc(((size_t)p->n_train + 1) * sizeof *p->order);
-	if (p->order == NULL)
+	p->target_x = calloc(target_size, sizeof *p->target_x);
+	p->target_mu = calloc(target_size, sizeof *p->target_mu);
+	p->target_tag = calloc(target_size, sizeof *p->target_tag);
+	if (p->order == NULL || p->target_x == NULL || p->target_mu == NULL || p->target_tag == NULL)
 		return pcs_error_set(err, PCS_ENOMEM, "out of memory for the sample order");
 	pcs_rng_seed(&p->shuffle_rng, model->seed, PCS_STREAM_SHUFFLE);
 	p->current.seq = -1;
@@ -53,6 +58,9 @@ int pcs_protocol_init(pcs_protocol *p, pcs_network *net, pcs_error *err)
 void pcs_protocol_free(pcs_protocol *p)
 {
 	free(p->order);
+	free(p->target_x);
+	free(p->target_mu);
+	free(p->target_tag);
 	free(p->current.history_t);
 	free(p->current.history_f);
 	memset(p, 0, sizeof *p);
@@ -66,8 +74,9 @@ void pcs_protocol_free(pcs_protocol *p)
  * prediction mu that each target error neuron computed when the sample's
  * first prediction reached it, before the label nudged the layers below.
  */
-static int argmax_prediction(pcs_network *net, pcs_phase phase, uint32_t tag)
+static int argmax_prediction(pcs_protocol *p, pcs_phase phase, uint32_t tag)
 {
+	pcs_network *net = p->net;
 	pcs_layer_rt *layer;
 	int best = -1;
 	double best_value = -INFINITY;
@@ -77,12 +86,21 @@ static int argmax_prediction(pcs_network *net, pcs_phase phase, uint32_t tag)
 	layer = &net->layers[net->target_layer];
 	if (phase == PCS_PHASE_TRAIN && layer->e == NULL)
 		return -1;
+	if (net->async != NULL) {
+		pcs_async_read_target(net, p->target_x, p->target_mu, p->target_tag);
+	} else {
+		for (int i = 0; i < layer->size; i++) {
+			p->target_x[i] = layer->x[i].x;
+			p->target_mu[i] = layer->e != NULL ? layer->e[i].mu_first : 0.0;
+			p->target_tag[i] = layer->e != NULL ? layer->e[i].first_tag : 0;
+		}
+	}
 	for (int i = 0; i < layer->size; i++) {
 		double v;
 
-		if (phase == PCS_PHASE_TRAIN && layer->e[i].first_tag != tag)
+		if (phase == PCS_PHASE_TRAIN && p->target_tag[i] != tag)
 			return -1;
-		v = phase == PCS_PHASE_TRAIN ? layer->e[i].mu_first : layer->x[i].x;
+		v = phase == PCS_PHASE_TRAIN ? p->target_mu[i] : p->target_x[i];
 
 		if (v > best_value) {
 			best_value = v;
@@ -113,7 +131,11 @@ static void protocol_finish_sample(pcs_protocol *p, int64_t now)
 	pcs_network *net = p->net;
 	pcs_sample_state *s = &p->current;
 	pcs_sample_row row;
-	double f = pcs_net_energy(net);
+	double f = pcs_shard_energy(pcs_tls_shard);
+
+	/* Other shards' energies come from their snapshots. */
+	for (int l = 0; net->async != NULL && l < net->n_layers; l++)
+		f += pcs_async_read_energy(net, l) - pcs_tls_shard->energy[l];
 
 	if (now > s->t_on)
 		monitor_record(p, now);
@@ -125,10 +147,10 @@ static void protocol_finish_sample(pcs_protocol *p, int64_t now)
 	row.label = s->label;
 	row.t_on = pcs_time(s->t_on);
 	row.t_off = pcs_time(now);
-	row.predicted = argmax_prediction(net, s->phase, (uint32_t)(s->seq + 1));
+	row.predicted = argmax_prediction(p, s->phase, (uint32_t)(s->seq + 1));
 	row.energy = f;
 	row.settle_time = settle_time(s, now, f);
-	if (net->trace != NULL && pcs_trace_sample(net->trace, &row) != 0)
+	if (net->trace != NULL && pcs_net_trace_sample(net, &row) != 0)
 		net->trace_error = PCS_ETRACE;
 
 	p->done++;
@@ -143,13 +165,15 @@ static void protocol_finish_sample(pcs_protocol *p, int64_t now)
 }
 
 
-/* Advances every neuron's plasticity to now, so weights read exactly. */
-static void protocol_settle_learning(pcs_network *net, int64_t now)
+/* Advances the plasticity of the shard's neurons to now, so weights read exactly. */
+void pcs_shard_settle_learning(pcs_shard *sh, int64_t now)
 {
+	pcs_network *net = sh->net;
+
 	for (int l = 0; l < net->n_layers; l++) {
 		pcs_layer_rt *layer = &net->layers[l];
 
-		for (int i = 0; i < layer->size; i++) {
+		for (int i = sh->lo[l]; i < sh->hi[l]; i++) {
 			pcs_x_advance_learning(net, layer, &layer->x[i], now);
 			if (layer->e != NULL)
 				pcs_e_advance_learning(net, layer, &layer->e[i], now);
@@ -158,20 +182,48 @@ static void protocol_settle_learning(pcs_network *net, int64_t now)
 }
 
 
-void pcs_protocol_trace_weights(pcs_network *net, int epoch)
+void pcs_shard_trace_weights(pcs_shard *sh, int epoch)
 {
+	pcs_network *net = sh->net;
+
 	if (net->trace == NULL || net->model->trace.weights == PCS_WEIGHTS_NEVER)
 		return;
 	for (int k = 0; k < net->n_edges; k++) {
 		pcs_edge_rt *edge = &net->edges[k];
 		int n_pre = net->layers[edge->from].size;
 
-		for (int i = 0; i < net->layers[edge->to].size; i++)
+		for (int i = sh->lo[edge->to]; i < sh->hi[edge->to]; i++)
 			for (int j = 0; j < n_pre; j++)
-				if (pcs_trace_weight(net->trace, epoch, k, i, j,
-						     pcs_network_weight(net, k, i, j)) != 0)
+				if (pcs_net_trace_weight(net, epoch, k, i, j,
+							 pcs_network_weight(net, k, i, j)) != 0)
 					net->trace_error = PCS_ETRACE;
 	}
+}
+
+
+/* Sends ev to every shard at now: directly to this one, by message to the others. */
+static void protocol_broadcast(pcs_network *net, const pcs_event *ev, int64_t now,
+			       void (*local)(pcs_shard *sh, const pcs_event *ev, int64_t now))
+{
+	for (int s = 0; net->async != NULL && s < net->n_shards; s++)
+		if (s != pcs_tls_shard->index)
+			pcs_send_to_shard(net, s, now, ev);
+	local(pcs_tls_shard, ev, now);
+}
+
+
+void pcs_shard_end_epoch(pcs_shard *sh, const pcs_event *ev, int64_t now)
+{
+	pcs_shard_settle_learning(sh, now);
+	pcs_shard_trace_weights(sh, (int)ev->target);
+}
+
+
+void pcs_shard_learning_off(pcs_shard *sh, const pcs_event *ev, int64_t now)
+{
+	(void)ev;
+	pcs_shard_settle_learning(sh, now);
+	sh->learning = false;
 }
 
 
@@ -180,8 +232,8 @@ static void protocol_end_epoch(pcs_protocol *p, int64_t now)
 	pcs_network *net = p->net;
 	int e = p->current.epoch;
 
-	protocol_settle_learning(net, now);
-	pcs_protocol_trace_weights(net, e);
+	protocol_broadcast(net, &(pcs_event){.kind = PCS_EV_EPOCH_END, .target = (uint32_t)e}, now,
+			   pcs_shard_end_epoch);
 	p->last_train_accuracy = (double)p->epoch_correct / (double)p->epoch_count;
 	p->last_train_energy = p->epoch_energy / (double)p->epoch_count;
 	if (e <= PCS_MAX_REPORTED_EPOCHS) {
@@ -195,18 +247,44 @@ static void protocol_end_epoch(pcs_protocol *p, int64_t now)
 }
 
 
+/* Clamps a neuron: directly when this shard owns it, by message otherwise. */
+static void protocol_clamp(pcs_network *net, pcs_layer_rt *layer, int j, double value,
+			   uint32_t tag, int64_t now)
+{
+	pcs_event ev = {.kind = PCS_EV_CLAMP, .edge = (uint16_t)layer->index,
+			.target = (uint32_t)j, .tag = tag, .value = value};
+
+	if (net->async == NULL || pcs_owner(net, layer->index, j) == pcs_tls_shard->index)
+		pcs_x_clamp(net, layer, j, value, tag, now);
+	else
+		pcs_send_to_owner(net, layer->index, j, now, &ev);
+}
+
+
+static void protocol_unclamp(pcs_network *net, pcs_layer_rt *layer, int j, int64_t now)
+{
+	pcs_event ev = {.kind = PCS_EV_UNCLAMP, .edge = (uint16_t)layer->index,
+			.target = (uint32_t)j};
+
+	if (net->async == NULL || pcs_owner(net, layer->index, j) == pcs_tls_shard->index)
+		pcs_x_unclamp(net, layer, j, now);
+	else
+		pcs_send_to_owner(net, layer->index, j, now, &ev);
+}
+
+
 /* Sends the phase change to every neuron: learning off, target layer free. */
 static void protocol_begin_test(pcs_protocol *p, int64_t now)
 {
 	pcs_network *net = p->net;
 
-	protocol_settle_learning(net, now);
-	net->learning = false;
+	protocol_broadcast(net, &(pcs_event){.kind = PCS_EV_LEARNING_OFF}, now,
+			   pcs_shard_learning_off);
 	if (net->target_layer >= 0) {
 		pcs_layer_rt *target = &net->layers[net->target_layer];
 
 		for (int i = 0; i < target->size; i++)
-			pcs_x_unclamp(net, target, i, now);
+			protocol_unclamp(net, target, i, now);
 	}
 }
 
@@ -245,14 +323,16 @@ static void protocol_present(pcs_protocol *p, int64_t s, int64_t now)
 		set = net->test;
 	}
 	cur->label = set->labels[cur->data_index];
+	atomic_store(&p->progress_epoch, cur->epoch);
+	atomic_store(&p->progress_phase, (int)cur->phase);
 
 	for (int j = 0; j < input->size; j++)
-		pcs_x_clamp(net, input, j, set->features[cur->data_index * set->dim + j], tag, now);
+		protocol_clamp(net, input, j, set->features[cur->data_index * set->dim + j], tag, now);
 	if (cur->phase == PCS_PHASE_TRAIN && net->target_layer >= 0) {
 		pcs_layer_rt *target = &net->layers[net->target_layer];
 
 		for (int i = 0; i < target->size; i++)
-			pcs_x_clamp(net, target, i, i == cur->label ? 1.0 : 0.0, tag, now);
+			protocol_clamp(net, target, i, i == cur->label ? 1.0 : 0.0, tag, now);
 	}
 }
 
@@ -290,13 +370,14 @@ static void monitor_record(pcs_protocol *p, int64_t now)
 	double f = 0.0;
 
 	for (int l = 0; l < net->n_layers; l++) {
-		pcs_layer_rt *layer = &net->layers[l];
+		double energy;
 
-		if (layer->e == NULL)
+		if (net->layers[l].e == NULL)
 			continue;
-		f += layer->energy;
+		energy = net->async != NULL ? pcs_async_read_energy(net, l) : pcs_tls_shard->energy[l];
+		f += energy;
 		if (net->model->trace.energy && net->trace != NULL)
-			pcs_trace_energy(net->trace, s->seq, pcs_time(now), l, layer->energy);
+			pcs_net_trace_energy(net, s->seq, pcs_time(now), l, energy);
 	}
 	if (s->history_len == s->history_cap) {
 		int cap = s->history_cap ? s->history_cap * 2 : 128;
@@ -306,7 +387,7 @@ static void monitor_record(pcs_protocol *p, int64_t now)
 		if (t != NULL)
 			s->history_t = t;
 		if (v == NULL) {
-			net->failed = true;
+			pcs_tls_shard->failed = true;
 			return;
 		}
 		s->history_f = v;

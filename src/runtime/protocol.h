@@ -3,6 +3,8 @@
 #ifndef PCS_PROTOCOL_H
 #define PCS_PROTOCOL_H
 
+#include <stdatomic.h>
+
 #include "runtime/net.h"
 
 #define PCS_MAX_REPORTED_EPOCHS 64
@@ -11,7 +13,9 @@ typedef struct pcs_protocol {
 	pcs_network *net;
 	int64_t presentation;   /* ticks per sample */
 	int epochs;
-	int64_t n_train, n_test, total, done;
+	int64_t n_train, n_test, total;
+	_Atomic int64_t done;            /* samples closed; read by the progress timer */
+	_Atomic int progress_epoch, progress_phase;
 	uint32_t *order;        /* training order of the current epoch */
 	pcs_rng shuffle_rng;
 	pcs_sample_state current;
@@ -22,6 +26,8 @@ typedef struct pcs_protocol {
 	double train_accuracy[PCS_MAX_REPORTED_EPOCHS];
 	double train_energy[PCS_MAX_REPORTED_EPOCHS];
 	double last_train_accuracy, last_train_energy;
+	double *target_x, *target_mu;   /* readout of the target layer at a sample's end */
+	uint32_t *target_tag;
 } pcs_protocol;
 
 int pcs_protocol_init(pcs_protocol *p, pcs_network *net, pcs_error *err);
@@ -33,7 +39,12 @@ bool pcs_protocol_wake(pcs_protocol *p, int64_t now);
 /* Records the energy at now and schedules the next monitor tick. */
 void pcs_monitor_wake(pcs_protocol *p, int64_t now);
 
-/* Writes every W weight of the network with this epoch number. */
-void pcs_protocol_trace_weights(pcs_network *net, int epoch);
+/* Writes the W rows of the shard's error neurons with this epoch number. */
+void pcs_shard_trace_weights(pcs_shard *sh, int epoch);
+void pcs_shard_settle_learning(pcs_shard *sh, int64_t now);
+
+/* Handlers of the phase messages a shard receives from the protocol actor. */
+void pcs_shard_end_epoch(pcs_shard *sh, const pcs_event *ev, int64_t now);
+void pcs_shard_learning_off(pcs_shard *sh, const pcs_event *ev, int64_t now);
 
 #endif

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "runtime/async.h"
 #include "runtime/protocol.h"
 
 #define RUN_SLICE_EVENTS 65536
@@ -34,14 +35,18 @@ typedef struct run_ctx {
 	uv_idle_t idle;
 	uv_timer_t timer;
 	uv_signal_t sigint, sigterm;
+	uv_async_t *main_wake;     /* async mode: the shards stop */
 	bool interrupted;
 	bool stopping;
 	uint64_t start_ns;
 } run_ctx;
 
+_Thread_local pcs_shard *pcs_tls_shard;
 
-static void run_dispatch(run_ctx *ctx, const pcs_event *ev, int64_t now)
+
+static void run_dispatch(void *vctx, const pcs_event *ev, int64_t now)
 {
+	run_ctx *ctx = vctx;
 	pcs_network *net = ctx->net;
 
 	switch ((pcs_event_kind)ev->kind) {
@@ -61,7 +66,8 @@ static void run_dispatch(run_ctx *ctx, const pcs_event *ev, int64_t now)
 		pcs_deliver_down(net, ev->edge, (int)ev->target, ev->value, ev->tag, now);
 		break;
 	case PCS_EV_PROTOCOL:
-		pcs_protocol_wake(&ctx->protocol, now);
+		if (!pcs_protocol_wake(&ctx->protocol, now) && net->async != NULL)
+			pcs_async_stop(net);
 		break;
 	case PCS_EV_MONITOR:
 		pcs_monitor_wake(&ctx->protocol, now);
@@ -71,6 +77,18 @@ static void run_dispatch(run_ctx *ctx, const pcs_event *ev, int64_t now)
 		break;
 	case PCS_EV_LESION:
 		pcs_lesion(net, &net->layers[ev->edge], now);
+		break;
+	case PCS_EV_CLAMP:
+		pcs_x_clamp(net, &net->layers[ev->edge], (int)ev->target, ev->value, ev->tag, now);
+		break;
+	case PCS_EV_UNCLAMP:
+		pcs_x_unclamp(net, &net->layers[ev->edge], (int)ev->target, now);
+		break;
+	case PCS_EV_LEARNING_OFF:
+		pcs_shard_learning_off(pcs_tls_shard, ev, now);
+		break;
+	case PCS_EV_EPOCH_END:
+		pcs_shard_end_epoch(pcs_tls_shard, ev, now);
 		break;
 	}
 }
@@ -93,28 +111,39 @@ static void run_stop(run_ctx *ctx)
 		uv_close((uv_handle_t *)&ctx->sigint, run_close_cb);
 		uv_close((uv_handle_t *)&ctx->sigterm, run_close_cb);
 	}
+	if (ctx->main_wake != NULL)
+		uv_close((uv_handle_t *)ctx->main_wake, run_close_cb);
+}
+
+
+static bool run_any_shard(const pcs_network *net, bool failed)
+{
+	for (int s = 0; s < net->n_shards; s++)
+		if (failed ? net->shards[s].failed : net->shards[s].diverged)
+			return true;
+	return false;
 }
 
 
 static void run_idle_cb(uv_idle_t *handle)
 {
 	run_ctx *ctx = handle->data;
-	pcs_network *net = ctx->net;
+	pcs_shard *sh = &ctx->net->shards[0];
 	pcs_event ev;
 
 	for (int n = 0; n < RUN_SLICE_EVENTS; n++) {
-		if (!pcs_sched_pop(net->sched, &ev)) {
+		if (!pcs_sched_pop(sh->sched, &ev)) {
 			ctx->protocol.finished = true;
 			break;
 		}
-		net->events++;
-		run_dispatch(ctx, &ev, pcs_sched_now(net->sched));
-		if (ctx->protocol.finished || net->diverged || net->failed)
+		sh->events++;
+		run_dispatch(ctx, &ev, pcs_sched_now(sh->sched));
+		if (ctx->protocol.finished || sh->diverged || sh->failed)
 			break;
 	}
 	if (ctx->options != NULL && ctx->options->interrupted != NULL && *ctx->options->interrupted)
 		ctx->interrupted = true;
-	if (ctx->protocol.finished || net->diverged || net->failed || net->trace_error
+	if (ctx->protocol.finished || sh->diverged || sh->failed || ctx->net->trace_error
 	    || ctx->interrupted)
 		run_stop(ctx);
 }
@@ -127,10 +156,10 @@ static void run_report_progress(run_ctx *ctx)
 
 	if (opt == NULL || opt->progress == NULL)
 		return;
-	p.samples_done = ctx->protocol.done;
+	p.samples_done = atomic_load(&ctx->protocol.done);
 	p.samples_total = ctx->protocol.total;
-	p.epoch = ctx->protocol.current.epoch;
-	p.phase = ctx->protocol.current.phase;
+	p.epoch = atomic_load(&ctx->protocol.progress_epoch);
+	p.phase = (pcs_phase)atomic_load(&ctx->protocol.progress_phase);
 	p.elapsed = (double)(uv_hrtime() - ctx->start_ns) * 1e-9;
 	opt->progress(&p, opt->progress_data);
 }
@@ -138,7 +167,15 @@ static void run_report_progress(run_ctx *ctx)
 
 static void run_timer_cb(uv_timer_t *handle)
 {
-	run_report_progress(handle->data);
+	run_ctx *ctx = handle->data;
+	const pcs_run_options *opt = ctx->options;
+
+	run_report_progress(ctx);
+	if (ctx->net->async != NULL && opt != NULL && opt->interrupted != NULL
+	    && *opt->interrupted && !ctx->interrupted) {
+		ctx->interrupted = true;
+		pcs_async_stop(ctx->net);
+	}
 }
 
 
@@ -148,6 +185,14 @@ static void run_signal_cb(uv_signal_t *handle, int signum)
 
 	(void)signum;
 	ctx->interrupted = true;
+	if (ctx->net->async != NULL)
+		pcs_async_stop(ctx->net);
+}
+
+
+static void run_main_wake_cb(uv_async_t *handle)
+{
+	run_stop(handle->data);
 }
 
 
@@ -183,9 +228,13 @@ static int run_trace_header(pcs_network *net)
 					       pcs_time(en->dt), delay, lesion);
 		}
 	}
-	pcs_protocol_trace_weights(net, 0);
+	for (int s = 0; s < net->n_shards; s++)
+		pcs_shard_trace_weights(&net->shards[s], 0);
 	return rc != 0 || net->trace_error ? PCS_ETRACE : 0;
 }
+
+
+static void run_prepare_shard(pcs_network *net, pcs_shard *sh);
 
 
 /* Marks the selected neurons and queues every neuron's first event. */
@@ -216,11 +265,28 @@ static int run_prepare(pcs_network *net, pcs_error *err)
 	if (rc != 0)
 		return rc;
 
+	for (int s = 0; s < net->n_shards; s++) {
+		pcs_tls_shard = &net->shards[s];
+		run_prepare_shard(net, pcs_tls_shard);
+	}
+	pcs_tls_shard = &net->shards[0];
+	pcs_net_push(net, 0, &(pcs_event){.kind = PCS_EV_PROTOCOL});
+	if (net->lockstep)
+		pcs_net_push(net, 0, &(pcs_event){.kind = PCS_EV_LOCKSTEP});
+	pcs_net_push(net, net->monitor_dt, &monitor);
+	return run_any_shard(net, true)
+		? pcs_error_set(err, PCS_ENOMEM, "out of memory for the event queue") : 0;
+}
+
+
+/* Queues the first step of each of the shard's free neurons, and its lesions. */
+static void run_prepare_shard(pcs_network *net, pcs_shard *sh)
+{
 	for (int l = 0; l < net->n_layers && !net->lockstep; l++) {
 		pcs_layer_rt *layer = &net->layers[l];
 		pcs_event ev = {.edge = (uint16_t)l};
 
-		for (int i = 0; i < layer->size; i++) {
+		for (int i = sh->lo[l]; i < sh->hi[l]; i++) {
 			ev.target = (uint32_t)i;
 			if (layer->spec->clamp != PCS_CLAMP_INPUT) {
 				ev.kind = PCS_EV_STEP_X;
@@ -233,19 +299,21 @@ static int run_prepare(pcs_network *net, pcs_error *err)
 			}
 		}
 	}
-	pcs_net_push(net, 0, &(pcs_event){.kind = PCS_EV_PROTOCOL});
-	if (net->lockstep)
-		pcs_net_push(net, 0, &(pcs_event){.kind = PCS_EV_LOCKSTEP});
 	for (int l = 0; l < net->n_layers; l++)
 		if (net->layers[l].lesion_tick != INT64_MAX)
 			pcs_net_push(net, net->layers[l].lesion_tick,
 				     &(pcs_event){.kind = PCS_EV_LESION, .edge = (uint16_t)l});
-	pcs_net_push(net, net->monitor_dt, &monitor);
-	return net->failed ? pcs_error_set(err, PCS_ENOMEM, "out of memory for the event queue") : 0;
+	sh->learning = net->model->protocol.learning == PCS_LEARNING_CONTINUOUS;
 }
 
 
-static int run_loop(run_ctx *ctx, pcs_error *err)
+/*
+ * Runs the loop of the calling thread: in deterministic and lockstep mode
+ * it drains shard 0's queue from an idle handle; in async mode the shards
+ * run on their own threads and this loop only watches signals, reports
+ * progress and waits for them to stop.
+ */
+static int run_loop(run_ctx *ctx, pcs_async *a, pcs_error *err)
 {
 	const pcs_run_options *opt = ctx->options;
 	int rc = uv_loop_init(&ctx->loop);
@@ -256,11 +324,18 @@ static int run_loop(run_ctx *ctx, pcs_error *err)
 	uv_timer_init(&ctx->loop, &ctx->timer);
 	ctx->idle.data = ctx;
 	ctx->timer.data = ctx;
-	uv_idle_start(&ctx->idle, run_idle_cb);
-	if (opt != NULL && opt->progress != NULL) {
-		uint64_t ms = (uint64_t)(opt->progress_interval > 0 ? opt->progress_interval * 1000 : 200);
+	if (a == NULL) {
+		uv_idle_start(&ctx->idle, run_idle_cb);
+	} else {
+		uv_async_init(&ctx->loop, &a->main_wake, run_main_wake_cb);
+		a->main_wake.data = ctx;
+		ctx->main_wake = &a->main_wake;
+	}
+	if ((opt != NULL && opt->progress != NULL) || a != NULL) {
+		uint64_t ms = opt != NULL && opt->progress_interval > 0
+			? (uint64_t)(opt->progress_interval * 1000) : 200;
 
-		uv_timer_start(&ctx->timer, run_timer_cb, ms, ms);
+		uv_timer_start(&ctx->timer, run_timer_cb, a != NULL && ms > 50 ? 50 : ms, ms);
 	}
 	if (opt != NULL && opt->handle_signals) {
 		uv_signal_init(&ctx->loop, &ctx->sigint);
@@ -270,7 +345,15 @@ static int run_loop(run_ctx *ctx, pcs_error *err)
 		uv_signal_start(&ctx->sigint, run_signal_cb, SIGINT);
 		uv_signal_start(&ctx->sigterm, run_signal_cb, SIGTERM);
 	}
+	if (a != NULL && pcs_async_start(ctx->net) != 0) {
+		pcs_async_stop(ctx->net);
+		rc = PCS_ERUNTIME;
+	}
 	uv_run(&ctx->loop, UV_RUN_DEFAULT);
+	if (a != NULL)
+		pcs_async_join(ctx->net);
+	if (rc != 0)
+		return pcs_error_set(err, PCS_ERUNTIME, "starting the worker threads failed");
 	rc = uv_loop_close(&ctx->loop);
 	if (rc != 0)
 		return pcs_error_set(err, PCS_ERUNTIME, "uv_loop_close failed: %s", uv_strerror(rc));
@@ -286,14 +369,14 @@ static pcs_run_status run_outcome(run_ctx *ctx, int loop_rc, int *rc, pcs_error 
 		*rc = loop_rc;
 		return PCS_RUN_FAILED;
 	}
-	if (net->diverged) {
+	if (run_any_shard(net, false)) {
 		*rc = pcs_error_set(err, PCS_EDIVERGED,
 				    "the run diverged at t = %g: a value exceeded dynamics.divergence_limit = %g; "
 				    "reduce dynamics.dt or the learning rates",
-				    pcs_time(pcs_sched_now(net->sched)), net->divergence_limit);
+				    pcs_time(pcs_sched_now(net->shards[0].sched)), net->divergence_limit);
 		return PCS_RUN_DIVERGED;
 	}
-	if (net->failed) {
+	if (run_any_shard(net, true)) {
 		*rc = pcs_error_set(err, PCS_ERUNTIME, "out of memory during the run");
 		return PCS_RUN_FAILED;
 	}
@@ -303,7 +386,7 @@ static pcs_run_status run_outcome(run_ctx *ctx, int loop_rc, int *rc, pcs_error 
 	}
 	if (ctx->interrupted && !ctx->protocol.finished) {
 		*rc = pcs_error_set(err, PCS_EINTR, "the run was interrupted after %lld of %lld samples",
-				    (long long)ctx->protocol.done, (long long)ctx->protocol.total);
+				    (long long)atomic_load(&ctx->protocol.done), (long long)ctx->protocol.total);
 		return PCS_RUN_INTERRUPTED;
 	}
 	*rc = 0;
@@ -327,12 +410,18 @@ static void run_fill_result(run_ctx *ctx, pcs_run_result *res)
 	res->test_energy = tested > 0 ? p->test_energy / (double)tested : 0.0;
 	res->samples = p->done;
 	res->wall_seconds = (double)(uv_hrtime() - ctx->start_ns) * 1e-9;
-	res->model_time = pcs_time(pcs_sched_now(net->sched));
-	res->neuron_steps = net->neuron_steps;
-	res->messages = net->messages;
-	res->messages_lost = net->messages_lost;
-	res->synaptic_events = net->synaptic_events;
-	res->events = net->events;
+	for (int s = 0; s < net->n_shards; s++) {
+		const pcs_shard *sh = &net->shards[s];
+		double t = pcs_time(pcs_sched_now(sh->sched));
+
+		if (t > res->model_time)
+			res->model_time = t;
+		res->neuron_steps += sh->neuron_steps;
+		res->messages += sh->messages;
+		res->messages_lost += sh->messages_lost;
+		res->synaptic_events += sh->synaptic_events;
+		res->events += sh->events;
+	}
 }
 
 
@@ -373,10 +462,12 @@ int pcs_network_run(pcs_network *net, pcs_trace *trace, const char *params,
 		    const pcs_run_options *options, pcs_run_result *result, pcs_error *err)
 {
 	const pcs_model *model = net->model;
-	static const char *const mode_names[] = {"deterministic", "lockstep"};
+	static const char *const mode_names[] = {"deterministic", "lockstep", "async"};
 	pcs_run_info info = {model->name, model->text, model->seed,
 			     mode_names[model->runtime.mode], params ? params : "{}"};
 	run_ctx ctx;
+	pcs_async async_state;
+	pcs_async *a = NULL;
 	pcs_run_status status;
 	int rc, end_rc;
 
@@ -388,7 +479,6 @@ int pcs_network_run(pcs_network *net, pcs_trace *trace, const char *params,
 	ctx.options = options;
 	net->trace = trace;
 	net->lockstep = model->runtime.mode == PCS_MODE_LOCKSTEP;
-	net->learning = model->protocol.learning == PCS_LEARNING_CONTINUOUS;
 	net->trace_events = trace != NULL && model->trace.events;
 	net->activity_every = trace != NULL ? model->trace.activity_every : 0;
 	net->send_threshold = model->dynamics.send_threshold;
@@ -401,16 +491,31 @@ int pcs_network_run(pcs_network *net, pcs_trace *trace, const char *params,
 		return rc;
 	}
 
-	rc = run_prepare(net, err);
+	if (model->runtime.mode == PCS_MODE_ASYNC) {
+		memset(&async_state, 0, sizeof async_state);
+		a = &async_state;
+		a->max_skew = pcs_ticks(model->runtime.max_skew);
+		a->dispatch = run_dispatch;
+		a->dispatch_ctx = &ctx;
+		uv_mutex_init(&a->trace_lock);
+		if (pcs_async_init(net, a) != 0)
+			rc = pcs_error_set(err, PCS_ERUNTIME, "setting up the worker loops failed");
+	}
+	if (rc == 0)
+		rc = run_prepare(net, err);
 	if (rc == 0 && trace != NULL && run_trace_header(net) != 0)
 		rc = pcs_error_set(err, PCS_ETRACE, "writing the run header to the trace database failed");
 	ctx.start_ns = uv_hrtime();
 	if (rc == 0)
-		rc = run_loop(&ctx, err);
+		rc = run_loop(&ctx, a, err);
 	status = run_outcome(&ctx, rc, &rc, err);
 	run_fill_result(&ctx, result);
 	result->status = status;
 	pcs_protocol_free(&ctx.protocol);
+	if (a != NULL) {
+		pcs_async_free(net);
+		uv_mutex_destroy(&a->trace_lock);
+	}
 
 	if (trace != NULL) {
 		pcs_error end_err = {0};
@@ -429,5 +534,61 @@ int pcs_network_run(pcs_network *net, pcs_trace *trace, const char *params,
 		if (end_rc != 0 && (rc == 0 || rc == PCS_ETRACE))
 			rc = pcs_error_set(err, end_rc, "%s", end_err.msg);
 	}
+	return rc;
+}
+
+
+void pcs_net_trace_event(pcs_network *net, int neuron_id, double t, double value)
+{
+	if (net->async != NULL)
+		uv_mutex_lock(&net->async->trace_lock);
+	pcs_trace_event(net->trace, neuron_id, t, value);
+	if (net->async != NULL)
+		uv_mutex_unlock(&net->async->trace_lock);
+}
+
+
+void pcs_net_trace_activity(pcs_network *net, int neuron_id, double t, double value)
+{
+	if (net->async != NULL)
+		uv_mutex_lock(&net->async->trace_lock);
+	pcs_trace_activity(net->trace, neuron_id, t, value);
+	if (net->async != NULL)
+		uv_mutex_unlock(&net->async->trace_lock);
+}
+
+
+int pcs_net_trace_sample(pcs_network *net, const pcs_sample_row *row)
+{
+	int rc;
+
+	if (net->async != NULL)
+		uv_mutex_lock(&net->async->trace_lock);
+	rc = pcs_trace_sample(net->trace, row);
+	if (net->async != NULL)
+		uv_mutex_unlock(&net->async->trace_lock);
+	return rc;
+}
+
+
+void pcs_net_trace_energy(pcs_network *net, int64_t seq, double t, int layer, double value)
+{
+	if (net->async != NULL)
+		uv_mutex_lock(&net->async->trace_lock);
+	pcs_trace_energy(net->trace, seq, t, layer, value);
+	if (net->async != NULL)
+		uv_mutex_unlock(&net->async->trace_lock);
+}
+
+
+int pcs_net_trace_weight(pcs_network *net, int epoch, int edge, int post, int pre, double w)
+{
+	int rc;
+
+	if (net->async != NULL)
+		uv_mutex_lock(&net->async->trace_lock);
+	rc = pcs_trace_weight(net->trace, epoch, edge, post, pre, w);
+	if (net->async != NULL)
+		uv_mutex_unlock(&net->async->trace_lock);
 	return rc;
 }

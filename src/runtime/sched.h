@@ -36,6 +36,10 @@ typedef enum pcs_event_kind {
 	PCS_EV_MONITOR,     /* the energy monitor's tick */
 	PCS_EV_LOCKSTEP,    /* lockstep mode: one global step of every neuron */
 	PCS_EV_LESION,      /* layer `edge` silences its lesioned neurons */
+	PCS_EV_CLAMP,       /* clamp neuron `target` of layer `edge` to value (tag) */
+	PCS_EV_UNCLAMP,     /* free neuron `target` of layer `edge` */
+	PCS_EV_LEARNING_OFF,/* the receiving shard turns plasticity off */
+	PCS_EV_EPOCH_END,   /* the receiving shard writes its weights for epoch `target` */
 } pcs_event_kind;
 
 typedef struct pcs_event {
