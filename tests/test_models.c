@@ -12,6 +12,7 @@
  */
 #include <check.h>
 #include <fcntl.h>
+#include <math.h>
 #include <glob.h>
 #include <sqlite3.h>
 #include <stdbool.h>
@@ -23,7 +24,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "pcsim/data.h"
 #include "pcsim/model.h"
+#include "pcsim/network.h"
 
 /* A temporary working directory for one run. */
 struct models_dir {
@@ -348,6 +351,57 @@ START_TEST(models_file_runs)
 END_TEST
 
 
+/* Runs models/fashion.ini with the overrides through the library; returns its test accuracy. */
+static double models_fashion_accuracy(const char *const *overrides, int n)
+{
+	char path[PCS_PATH_MAX];
+	pcs_model m;
+	pcs_dataset train, test;
+	pcs_network *net;
+	pcs_run_result result;
+	pcs_error err = {0};
+	double accuracy;
+
+	snprintf(path, sizeof path, "%s/models/fashion.ini", getenv("PCS_SOURCE_ROOT"));
+	ck_assert_msg(pcs_model_load(&m, path, overrides, n, &err) == 0, "%s", err.msg);
+	if (access(m.data.train_images, R_OK) != 0) {
+		pcs_model_free(&m);
+		return -1.0;
+	}
+	ck_assert_msg(pcs_data_load(&m.data, &train, &test, &err) == 0, "%s", err.msg);
+	ck_assert_msg(pcs_network_create(&net, &m, &train, &test, &err) == 0, "%s", err.msg);
+	ck_assert_msg(pcs_network_run(net, NULL, "{}", NULL, &result, &err) == 0, "%s", err.msg);
+	accuracy = result.test_accuracy;
+	pcs_network_destroy(net);
+	pcs_dataset_free(&train);
+	pcs_dataset_free(&test);
+	pcs_model_free(&m);
+	return accuracy;
+}
+
+
+/*
+ * Two worker threads, each with its own clock, reach a test accuracy within
+ * 2 points of the deterministic scheduler on the quick-start model.
+ */
+START_TEST(models_fashion_async_close)
+{
+	static const char *const async[] = {"runtime.mode=async", "runtime.workers=2"};
+	double deterministic = models_fashion_accuracy(NULL, 0);
+	double two_workers;
+
+	if (deterministic < 0) {
+		fputs("models_fashion_async_close: Fashion-MNIST is not installed; skipped\n", stderr);
+		return;
+	}
+	two_workers = models_fashion_accuracy(async, 2);
+	ck_assert_double_gt(deterministic, 0.74);
+	ck_assert_msg(fabs(two_workers - deterministic) <= 0.02,
+		      "async with 2 workers: %.4f, deterministic: %.4f", two_workers, deterministic);
+}
+END_TEST
+
+
 static Suite *models_suite(void)
 {
 	const char *root = getenv("PCS_SOURCE_ROOT");
@@ -363,6 +417,7 @@ static Suite *models_suite(void)
 	}
 	tcase_add_test(all, models_files_found);
 	tcase_add_loop_test(all, models_file_runs, 0, (int)models_found.gl_pathc);
+	tcase_add_test(all, models_fashion_async_close);
 	suite_add_tcase(suite, all);
 	return suite;
 }

@@ -385,12 +385,12 @@ int pcs_async_start(pcs_network *net)
 
 void pcs_async_join(pcs_network *net)
 {
-	for (int s = 0; s < net->n_shards; s++) {
-		pcs_async_shard *as = net->shards[s].async;
-
-		uv_thread_join(&as->thread);
-		uv_loop_close(&as->loop);
-	}
+	/* Every thread first: a running shard may still wake a stopped one,
+	 * which writes to that loop's descriptor until the loop is closed. */
+	for (int s = 0; s < net->n_shards; s++)
+		uv_thread_join(&net->shards[s].async->thread);
+	for (int s = 0; s < net->n_shards; s++)
+		uv_loop_close(&net->shards[s].async->loop);
 }
 
 
