@@ -671,6 +671,120 @@ START_TEST(convergence_chain_async)
 END_TEST
 
 
+/*
+ * Learned feedback (Kolen-Pollack): B and W^T receive the same Hebbian term
+ * and both decay, so their difference shrinks by 1 - rate h decay at every
+ * step while the shared part grows. In lock-step mode both sides see the
+ * same values, and the angle falls at every epoch: from near-orthogonal
+ * random starts to below 15 degrees within 60 samples.
+ */
+START_TEST(convergence_feedback_learned_aligns)
+{
+	static const char *const overrides[] = {"runtime.mode=lockstep", "protocol.epochs=40",
+		"edge hidden -> label.feedback=learned", "edge hidden -> label.decay=0.1",
+		"trace.activity_every=0", "trace.events=false"};
+	struct conv_dir cd;
+	struct conv_run run = {0};
+	sqlite3 *db;
+	sqlite3_stmt *stmt;
+	double previous = 180.0;
+	int epochs = 0, aligned_at = -1;
+
+	conv_dir_make(&cd);
+	conv_model_load(&run.model, "xor.ini", overrides, 6);
+	conv_run_model(&run, cd.db);
+	ck_assert_msg(run.rc == 0, "run failed: %s", run.err.msg);
+
+	db = conv_db_open(cd.db);
+	stmt = conv_prepare(db, "SELECT epoch, degrees FROM feedback_angles ORDER BY epoch");
+	while (sqlite3_step(stmt) == SQLITE_ROW) {
+		int epoch = sqlite3_column_int(stmt, 0);
+		double degrees = sqlite3_column_double(stmt, 1);
+
+		ck_assert_int_eq(epoch, epochs);
+		if (epoch == 0)
+			ck_assert_double_gt(degrees, 45.0);
+		else
+			ck_assert_msg(degrees < previous, "epoch %d: angle %.4f after %.4f", epoch,
+				      degrees, previous);
+		if (aligned_at < 0 && degrees < 15.0)
+			aligned_at = epoch;
+		previous = degrees;
+		epochs++;
+	}
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	ck_assert_int_eq(epochs, 41);
+	ck_assert_int_ge(aligned_at, 1);
+	ck_assert_int_le(aligned_at * 4, 60);
+	ck_assert_double_lt(run.result.feedback_angle[1], 1.0);
+	conv_run_free(&run);
+	conv_dir_remove(&cd);
+}
+END_TEST
+
+
+/* Fixed random feedback (feedback alignment) still learns XOR. */
+START_TEST(convergence_feedback_random_learns)
+{
+	for (int seed = 1; seed <= 3; seed++) {
+		char seed_override[32];
+		const char *overrides[2] = {seed_override, "edge hidden -> label.feedback=random"};
+		struct conv_run run = {0};
+		double b_start, b_end;
+
+		snprintf(seed_override, sizeof seed_override, "model.seed=%d", seed);
+		conv_model_load(&run.model, "xor.ini", overrides, 2);
+		ck_assert_int_eq(pcs_network_create(&run.net, &run.model, NULL, NULL, NULL), 0);
+		b_start = pcs_network_feedback(run.net, 1, 0, 0);
+		pcs_network_destroy(run.net);
+		run.net = NULL;
+		conv_run_model(&run, NULL);
+		ck_assert_msg(run.rc == 0, "seed %d: run failed: %s", seed, run.err.msg);
+		ck_assert_msg(run.result.test_accuracy == 1.0, "seed %d: test accuracy %g", seed,
+			      run.result.test_accuracy);
+		b_end = pcs_network_feedback(run.net, 1, 0, 0);
+		ck_assert_double_eq(b_start, b_end);
+		ck_assert_double_gt(run.result.feedback_angle[1], 1.0);
+		conv_run_free(&run);
+	}
+}
+END_TEST
+
+
+/*
+ * Mirrored feedback in lock-step mode: B and W^T start equal and receive
+ * the same updates from the same values, so they stay equal. Each is kept
+ * as scale * base + drive * value in its own row, which rounds differently
+ * from the other, so the check allows 1e-12 relative instead of bit
+ * equality.
+ */
+START_TEST(convergence_feedback_mirrored_exact)
+{
+	static const char *const overrides[] = {"runtime.mode=lockstep", "protocol.epochs=50",
+		"edge hidden -> label.decay=0.05"};
+	struct conv_run run = {0};
+	double worst = 0.0, largest = 0.0;
+
+	conv_model_load(&run.model, "xor.ini", overrides, 3);
+	conv_run_model(&run, NULL);
+	ck_assert_msg(run.rc == 0, "run failed: %s", run.err.msg);
+	for (int i = 0; i < 2; i++) {
+		for (int j = 0; j < 8; j++) {
+			double w = pcs_network_weight(run.net, 1, i, j);
+			double b = pcs_network_feedback(run.net, 1, i, j);
+
+			worst = fmax(worst, fabs(w - b));
+			largest = fmax(largest, fabs(w));
+		}
+	}
+	ck_assert_double_gt(largest, 0.1);
+	ck_assert_double_lt(worst, 1e-12 * largest);
+	conv_run_free(&run);
+}
+END_TEST
+
+
 /* Learning that waits for local equilibrium still learns XOR. */
 START_TEST(convergence_settled_plasticity_learns)
 {
@@ -833,6 +947,9 @@ static Suite *convergence_suite(void)
 	tcase_add_test(learning, convergence_xor_learned);
 	tcase_add_test(learning, convergence_loss_counted);
 	tcase_add_test(learning, convergence_settled_plasticity_learns);
+	tcase_add_test(learning, convergence_feedback_learned_aligns);
+	tcase_add_test(learning, convergence_feedback_random_learns);
+	tcase_add_test(learning, convergence_feedback_mirrored_exact);
 	tcase_add_test(single, convergence_noise_variance);
 	suite_add_tcase(suite, learning);
 	return suite;

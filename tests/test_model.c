@@ -455,11 +455,11 @@ START_TEST(model_error_bad_word)
 END_TEST
 
 
-START_TEST(model_error_unavailable_word)
+START_TEST(model_error_new_keys)
 {
-	expect_line_error(BASE "[edge in -> out]\nfeedback = learned\n", "learned",
-			  "not available in this version");
-	expect_line_error(BASE "[edge in -> out]\nfeedback = random\n", "random",
+	expect_line_error(BASE "[edge in -> out]\nfeedback = symmetric\n", "symmetric",
+			  "mirrored, learned, random");
+	expect_line_error(BASE "[edge in -> out]\nfeedback = symmetric\n", "symmetric",
 			  "edge in -> out.feedback");
 	expect_line_error(BASE "[runtime]\nmode = async\n[protocol]\nlearning = phased\n", "[protocol]",
 			  "protocol.learning = phased");
@@ -641,7 +641,7 @@ START_TEST(model_set_errors)
 	expect_set_error("solver.steps=3", "unknown section [solver]");
 	expect_set_error("dynamics.dt=-1", "dynamics.dt");
 	expect_set_error("dynamics.dt=-1", "\"-1\"");
-	expect_set_error("edge out -> in.feedback=random", "not available in this version");
+	expect_set_error("edge out -> in.feedback=symmetric", "mirrored, learned, random");
 	expect_set_error("trace.neurons=bogus", "bogus");
 	expect_set_error("dynamics.presentation=0.01", "shorter than dynamics.dt");
 }
@@ -811,7 +811,7 @@ static Suite *model_suite(void)
 	tcase_add_test(errors, model_error_bad_number);
 	tcase_add_test(errors, model_error_out_of_range);
 	tcase_add_test(errors, model_error_bad_word);
-	tcase_add_test(errors, model_error_unavailable_word);
+	tcase_add_test(errors, model_error_new_keys);
 	tcase_add_test(errors, model_error_duplicate_layer);
 	tcase_add_test(errors, model_error_edge_layers);
 	tcase_add_test(errors, model_error_clamps);

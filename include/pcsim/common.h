@@ -81,6 +81,7 @@ enum {
 	PCS_STREAM_NOISE = 6,     /* additive activity noise, in event order */
 	PCS_STREAM_LOSS = 7,      /* lost messages, in delivery order */
 	PCS_STREAM_JITTER = 8,    /* step jitter, in event order */
+	PCS_STREAM_FEEDBACK = 9,  /* B of learned and random feedback; sub-stream per edge */
 };
 
 /* Seeds a sub-stream `index` of a stream, for per-layer or per-edge draws. */

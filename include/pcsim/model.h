@@ -51,6 +51,8 @@ typedef enum pcs_weight_init {
 
 typedef enum pcs_feedback {
 	PCS_FEEDBACK_MIRRORED, /* B starts as W^T and follows the same local rule */
+	PCS_FEEDBACK_LEARNED,  /* B starts independent and follows the same rule (Kolen-Pollack) */
+	PCS_FEEDBACK_RANDOM,   /* B is drawn independently and stays fixed (feedback alignment) */
 } pcs_feedback;
 
 /*

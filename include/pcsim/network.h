@@ -66,6 +66,7 @@ typedef struct pcs_run_result {
 	uint64_t messages_lost;           /* synaptic transmissions lost (edge loss) */
 	uint64_t synaptic_events;         /* message arrivals at a synapse */
 	uint64_t events;                  /* scheduler events processed */
+	double feedback_angle[PCS_MAX_EDGES]; /* degrees at the end of the run; NAN without feedback */
 } pcs_run_result;
 
 /* Builds the network's neurons and synapses; weights drawn from the model seed. */
@@ -91,5 +92,12 @@ double pcs_network_bias(const pcs_network *net, int layer, int idx);
 double pcs_network_weight(const pcs_network *net, int edge, int post, int pre);
 /* B of edge at representational neuron pre for error neuron post; NAN if absent. */
 double pcs_network_feedback(const pcs_network *net, int edge, int post, int pre);
+
+/*
+ * Angle in degrees between edge's feedback weights B and its W transposed,
+ * both taken as vectors over all synapses; NAN when the edge has no
+ * feedback (its predicting layer is clamp = input) or a zero matrix.
+ */
+double pcs_network_feedback_angle(const pcs_network *net, int edge);
 
 #endif

@@ -94,6 +94,8 @@ int pcs_trace_energy(pcs_trace *tr, int64_t seq, double t, int layer_id, double 
  * name must not be NULL (PCS_EINVAL).
  */
 int pcs_trace_counter(pcs_trace *tr, const char *name, double value);
+/* The angle in degrees between edge's feedback B and its W transposed. */
+int pcs_trace_angle(pcs_trace *tr, int epoch, int edge, double degrees);
 
 /*
  * Waits until every queued row is committed, then sets the run's status and

@@ -4,6 +4,7 @@
  * the summary. Progress goes to stderr when it is a terminal; results go
  * to stdout.
  */
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +121,13 @@ static void run_print_summary(const pcs_model *m, const pcs_run_result *r, doubl
 	if (r->test_accuracy >= 0)
 		printf("test          accuracy %.4f on %lld samples  mean energy %.6g\n",
 		       r->test_accuracy, (long long)r->test_count, r->test_energy);
+	for (int k = 0; k < m->n_edges; k++)
+		if (!isnan(r->feedback_angle[k]))
+			printf("feedback      edge %s -> %s (%s): %.2f degrees between B and W^T\n",
+			       m->layers[m->edges[k].from].name, m->layers[m->edges[k].to].name,
+			       m->edges[k].feedback == PCS_FEEDBACK_MIRRORED ? "mirrored"
+			       : m->edges[k].feedback == PCS_FEEDBACK_LEARNED ? "learned" : "random",
+			       r->feedback_angle[k]);
 	printf("final energy  %.6g\n", r->test_accuracy >= 0 ? r->test_energy
 			   : r->last_train_energy);
 	printf("wall time     %.3f s simulation, %.3f s data loading\n", r->wall_seconds, load_s);

@@ -65,8 +65,7 @@ static const char *const keys_start_words[] = { "prediction", "zero", "keep", NU
 static const char *const keys_winit_words[] = {
 	"normal", "uniform", "constant", "identity", NULL,
 };
-static const char *const keys_feedback_words[] = { "mirrored", NULL };
-static const char *const keys_feedback_later[] = { "learned", "random", NULL };
+static const char *const keys_feedback_words[] = { "mirrored", "learned", "random", NULL };
 static const char *const keys_source_words[] = { "idx", "csv", "xor", NULL };
 static const char *const keys_mode_words[] = { "deterministic", "lockstep", "async", NULL };
 static const char *const keys_learning_words[] = { "continuous", "phased", NULL };
@@ -163,7 +162,7 @@ static const keys_spec keys_edge[] = {
 	{ .name = "loss", .type = KEYS_DOUBLE, .offset = offsetof(pcs_edge_spec, loss),
 	  .min = 0.0, .max = 1.0, .max_open = true },
 	KEY_BOOL(pcs_edge_spec, bias),
-	KEY_ENUM(pcs_edge_spec, feedback, keys_feedback_words, keys_feedback_later, false),
+	KEY_ENUM(pcs_edge_spec, feedback, keys_feedback_words, NULL, false),
 };
 
 static const keys_spec keys_dynamics[] = {

@@ -104,7 +104,9 @@ void pcs_learning_phase(pcs_network *net, double h)
 				const pcs_edge_spec *spec = net->edges[layer->out_edges[r]].spec;
 				double rate_h = spec->learning_rate * h;
 
-				pcs_row_learn(&xn->rows[r], 1.0 - rate_h * spec->decay, rate_h * xn->fx);
+				if (spec->feedback != PCS_FEEDBACK_RANDOM)
+					pcs_row_learn(&xn->rows[r], 1.0 - rate_h * spec->decay,
+						      rate_h * xn->fx);
 			}
 		}
 	}

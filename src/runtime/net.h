@@ -215,6 +215,7 @@ void pcs_net_trace_activity(pcs_network *net, int neuron_id, double t, double va
 int pcs_net_trace_sample(pcs_network *net, const pcs_sample_row *row);
 void pcs_net_trace_energy(pcs_network *net, int64_t seq, double t, int layer, double value);
 int pcs_net_trace_weight(pcs_network *net, int epoch, int edge, int post, int pre, double w);
+int pcs_net_trace_angle(pcs_network *net, int epoch, int edge, double degrees);
 
 /* Returns the shard that owns neuron idx of layer. */
 int pcs_owner(const pcs_network *net, int layer, int idx);

@@ -325,6 +325,17 @@ static int net_build_edge(pcs_network *net, int k, pcs_rng *rng)
 			     edge->w_store + (size_t)i * from->size,
 			     edge->w_store + n_syn + (size_t)i * from->size,
 			     w + (size_t)i * from->size);
+	/* Learned and random feedback draw B like W, from a stream of their own,
+	 * so choosing them leaves the W draws of every edge unchanged. */
+	if (edge->spec->feedback != PCS_FEEDBACK_MIRRORED) {
+		pcs_rng b_rng;
+
+		pcs_rng_seed_sub(&b_rng, net->model->seed, PCS_STREAM_FEEDBACK, (uint64_t)k);
+		for (int i = 0; i < to->size; i++)
+			for (int j = 0; j < from->size; j++)
+				w[(size_t)i * from->size + j] =
+					net_draw_weight(edge->spec, from->size, i, j, &b_rng);
+	}
 	for (int j = 0; edge->b_store != NULL && j < from->size; j++) {
 		for (int i = 0; i < to->size; i++)
 			column[i] = w[(size_t)i * from->size + j];
@@ -527,4 +538,29 @@ double pcs_shard_energy(pcs_shard *sh)
 		total += sh->energy[l];
 	}
 	return total;
+}
+
+
+double pcs_network_feedback_angle(const pcs_network *net, int edge)
+{
+	const pcs_edge_rt *e = &net->edges[edge];
+	int n_post = net->layers[e->to].size, n_pre = net->layers[e->from].size;
+	double dot = 0.0, bb = 0.0, ww = 0.0, c;
+
+	if (e->b_row < 0)
+		return NAN;
+	for (int i = 0; i < n_post; i++) {
+		for (int j = 0; j < n_pre; j++) {
+			double w = pcs_network_weight(net, edge, i, j);
+			double b = pcs_network_feedback(net, edge, i, j);
+
+			dot += w * b;
+			ww += w * w;
+			bb += b * b;
+		}
+	}
+	if (ww == 0.0 || bb == 0.0)
+		return NAN;
+	c = dot / sqrt(ww * bb);
+	return acos(c > 1.0 ? 1.0 : c < -1.0 ? -1.0 : c) * (180.0 / M_PI);
 }

@@ -216,6 +216,22 @@ void pcs_shard_end_epoch(pcs_shard *sh, const pcs_event *ev, int64_t now)
 {
 	pcs_shard_settle_learning(sh, now);
 	pcs_shard_trace_weights(sh, (int)ev->target);
+
+	/* The angle needs every shard's rows: one shard has them all, and
+	 * in async mode the run records it once, after the threads stop. */
+	if (sh->net->n_shards == 1)
+		pcs_trace_feedback_angles(sh->net, (int)ev->target);
+}
+
+
+void pcs_trace_feedback_angles(pcs_network *net, int epoch)
+{
+	for (int k = 0; net->trace != NULL && k < net->n_edges; k++) {
+		double degrees = pcs_network_feedback_angle(net, k);
+
+		if (!isnan(degrees) && pcs_net_trace_angle(net, epoch, k, degrees) != 0)
+			net->trace_error = PCS_ETRACE;
+	}
 }
 
 

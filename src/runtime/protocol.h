@@ -47,4 +47,7 @@ void pcs_shard_settle_learning(pcs_shard *sh, int64_t now);
 void pcs_shard_end_epoch(pcs_shard *sh, const pcs_event *ev, int64_t now);
 void pcs_shard_learning_off(pcs_shard *sh, const pcs_event *ev, int64_t now);
 
+/* Writes the angle between B and W transposed of every edge with feedback. */
+void pcs_trace_feedback_angles(pcs_network *net, int epoch);
+
 #endif

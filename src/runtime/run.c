@@ -230,6 +230,7 @@ static int run_trace_header(pcs_network *net)
 	}
 	for (int s = 0; s < net->n_shards; s++)
 		pcs_shard_trace_weights(&net->shards[s], 0);
+	pcs_trace_feedback_angles(net, 0);
 	return rc != 0 || net->trace_error ? PCS_ETRACE : 0;
 }
 
@@ -511,6 +512,10 @@ int pcs_network_run(pcs_network *net, pcs_trace *trace, const char *params,
 	status = run_outcome(&ctx, rc, &rc, err);
 	run_fill_result(&ctx, result);
 	result->status = status;
+	for (int k = 0; k < PCS_MAX_EDGES; k++)
+		result->feedback_angle[k] = k < net->n_edges ? pcs_network_feedback_angle(net, k) : NAN;
+	if (a != NULL && trace != NULL && ctx.protocol.epochs_done > 0)
+		pcs_trace_feedback_angles(net, ctx.protocol.epochs_done);
 	pcs_protocol_free(&ctx.protocol);
 	if (a != NULL) {
 		pcs_async_free(net);
@@ -588,6 +593,19 @@ int pcs_net_trace_weight(pcs_network *net, int epoch, int edge, int post, int pr
 	if (net->async != NULL)
 		uv_mutex_lock(&net->async->trace_lock);
 	rc = pcs_trace_weight(net->trace, epoch, edge, post, pre, w);
+	if (net->async != NULL)
+		uv_mutex_unlock(&net->async->trace_lock);
+	return rc;
+}
+
+
+int pcs_net_trace_angle(pcs_network *net, int epoch, int edge, double degrees)
+{
+	int rc;
+
+	if (net->async != NULL)
+		uv_mutex_lock(&net->async->trace_lock);
+	rc = pcs_trace_angle(net->trace, epoch, edge, degrees);
 	if (net->async != NULL)
 		uv_mutex_unlock(&net->async->trace_lock);
 	return rc;

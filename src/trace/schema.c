@@ -40,7 +40,9 @@ static const char trace_tables_sql[] =
 	" edge INTEGER, post INTEGER, pre INTEGER, w REAL);"
 	"CREATE TABLE IF NOT EXISTS energy(run_id INTEGER NOT NULL, seq INTEGER, t REAL,"
 	" layer_id INTEGER, value REAL);"
-	"CREATE TABLE IF NOT EXISTS counters(run_id INTEGER NOT NULL, name TEXT, value REAL);";
+	"CREATE TABLE IF NOT EXISTS counters(run_id INTEGER NOT NULL, name TEXT, value REAL);"
+	"CREATE TABLE IF NOT EXISTS feedback_angles(run_id INTEGER NOT NULL, epoch INTEGER,"
+	" edge INTEGER, degrees REAL);";
 
 /* predicted is -1 when no class won, which never equals a label (>= 0). */
 static const char trace_views_sql[] =
@@ -133,6 +135,8 @@ static const char *const trace_insert_sql[TRACE_ROW_KINDS] = {
 	[TRACE_ROW_ENERGY] = "INSERT INTO energy(run_id, seq, t, layer_id, value)"
 			     " VALUES (?1, ?2, ?3, ?4, ?5)",
 	[TRACE_ROW_COUNTER] = "INSERT INTO counters(run_id, name, value) VALUES (?1, ?2, ?3)",
+	[TRACE_ROW_ANGLE] = "INSERT INTO feedback_angles(run_id, epoch, edge, degrees)"
+			    " VALUES (?1, ?2, ?3, ?4)",
 };
 
 

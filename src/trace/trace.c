@@ -457,6 +457,22 @@ int pcs_trace_weight(pcs_trace *tr, int epoch, int edge, int post, int pre, doub
 }
 
 
+int pcs_trace_angle(pcs_trace *tr, int epoch, int edge, double degrees)
+{
+	struct trace_row *row;
+	int rc = trace_reserve(tr, &row);
+
+	if (rc != 0)
+		return rc;
+
+	row->kind = TRACE_ROW_ANGLE;
+	row->u.angle.epoch = epoch;
+	row->u.angle.edge = edge;
+	row->u.angle.degrees = degrees;
+	return 0;
+}
+
+
 int pcs_trace_energy(pcs_trace *tr, int64_t seq, double t, int layer_id, double value)
 {
 	struct trace_row *row;

@@ -47,6 +47,7 @@ enum trace_row_kind {
 	TRACE_ROW_WEIGHT,
 	TRACE_ROW_ENERGY,
 	TRACE_ROW_COUNTER,
+	TRACE_ROW_ANGLE,
 	TRACE_ROW_KINDS,
 };
 
@@ -90,6 +91,10 @@ struct trace_row {
 			char *name;
 			double value;
 		} counter;
+		struct {
+			int epoch, edge;
+			double degrees;
+		} angle;
 	} u;
 };
 

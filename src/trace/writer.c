@@ -192,6 +192,11 @@ static void writer_bind_row(sqlite3_stmt *stmt, const struct trace_row *row)
 		sqlite3_bind_int(stmt, 5, row->u.weight.pre);
 		sqlite3_bind_double(stmt, 6, row->u.weight.w);
 		break;
+	case TRACE_ROW_ANGLE:
+		sqlite3_bind_int(stmt, 2, row->u.angle.epoch);
+		sqlite3_bind_int(stmt, 3, row->u.angle.edge);
+		sqlite3_bind_double(stmt, 4, row->u.angle.degrees);
+		break;
 	case TRACE_ROW_ENERGY:
 		sqlite3_bind_int64(stmt, 2, row->u.energy.seq);
 		sqlite3_bind_double(stmt, 3, row->u.energy.t);
