@@ -402,6 +402,42 @@ START_TEST(models_fashion_async_close)
 END_TEST
 
 
+/*
+ * The generative orientation (label -> hidden -> image) classifies by
+ * relaxation: the image clamped, the label free from its start value. It
+ * must reach at least 65% on the first 1000 test images after one epoch
+ * on the first 2000 pooled training images.
+ */
+START_TEST(models_generative_classifies)
+{
+	char path[PCS_PATH_MAX];
+	pcs_model m;
+	pcs_dataset train, test;
+	pcs_network *net;
+	pcs_run_result result;
+	pcs_error err = {0};
+
+	snprintf(path, sizeof path, "%s/models/fashion-generative.ini", getenv("PCS_SOURCE_ROOT"));
+	ck_assert_msg(pcs_model_load(&m, path, NULL, 0, &err) == 0, "%s", err.msg);
+	if (access(m.data.train_images, R_OK) != 0) {
+		fputs("models_generative_classifies: Fashion-MNIST is not installed; skipped\n", stderr);
+		pcs_model_free(&m);
+		return;
+	}
+	ck_assert_int_eq(m.data.test_count, 1000);
+	ck_assert_msg(pcs_data_load(&m.data, &train, &test, &err) == 0, "%s", err.msg);
+	ck_assert_msg(pcs_network_create(&net, &m, &train, &test, &err) == 0, "%s", err.msg);
+	ck_assert_msg(pcs_network_run(net, NULL, "{}", NULL, &result, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(result.test_count, 1000);
+	ck_assert_msg(result.test_accuracy >= 0.65, "test accuracy %.4f", result.test_accuracy);
+	pcs_network_destroy(net);
+	pcs_dataset_free(&train);
+	pcs_dataset_free(&test);
+	pcs_model_free(&m);
+}
+END_TEST
+
+
 static Suite *models_suite(void)
 {
 	const char *root = getenv("PCS_SOURCE_ROOT");
@@ -418,6 +454,7 @@ static Suite *models_suite(void)
 	tcase_add_test(all, models_files_found);
 	tcase_add_loop_test(all, models_file_runs, 0, (int)models_found.gl_pathc);
 	tcase_add_test(all, models_fashion_async_close);
+	tcase_add_test(all, models_generative_classifies);
 	suite_add_tcase(suite, all);
 	return suite;
 }

@@ -108,6 +108,7 @@ typedef struct pcs_layer_spec {
 	double noise;              /* NAN = dynamics.noise */
 	char lesion[128];          /* neurons silenced: "none", "all" or indexes "I", "I-J", comma-separated */
 	double lesion_time;        /* time units from which the lesion applies */
+	double start_value;        /* an unpredicted target layer's value at each test sample's start */
 	int line;                  /* line of the [layer NAME] header, for messages */
 } pcs_layer_spec;
 

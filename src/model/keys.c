@@ -148,6 +148,7 @@ static const keys_spec keys_layer[] = {
 	KEY_DOUBLE(pcs_layer_spec, noise, 0.0, false),
 	KEY_STRING(pcs_layer_spec, lesion, 1, false),
 	KEY_TIME(pcs_layer_spec, lesion_time, 0.0, false),
+	KEY_DOUBLE(pcs_layer_spec, start_value, -INFINITY, false),
 };
 
 static const keys_spec keys_edge[] = {

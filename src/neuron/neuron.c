@@ -254,6 +254,21 @@ void pcs_x_clamp(pcs_network *net, pcs_layer_rt *layer, int j, double value, uin
 }
 
 
+void pcs_x_start(pcs_network *net, pcs_layer_rt *layer, int j, double value, uint32_t tag,
+		 int64_t now)
+{
+	pcs_xneuron *xn = &layer->x[j];
+
+	if (xn->lesioned || xn->clamped)
+		return;
+	pcs_x_advance_learning(net, layer, xn, now);
+	xn->start_tag = tag;
+	xn->out_tag = tag;
+	x_set(layer, xn, value);
+	x_send(net, layer, j, now);
+}
+
+
 void pcs_x_unclamp(pcs_network *net, pcs_layer_rt *layer, int j, int64_t now)
 {
 	pcs_xneuron *xn = &layer->x[j];

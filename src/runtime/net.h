@@ -181,6 +181,9 @@ void pcs_e_commit(pcs_network *net, pcs_layer_rt *layer, int i, double e, int64_
 void pcs_x_clamp(pcs_network *net, pcs_layer_rt *layer, int j, double value, uint32_t tag,
 		 int64_t now);
 void pcs_x_unclamp(pcs_network *net, pcs_layer_rt *layer, int j, int64_t now);
+/* Sets a free neuron's start value for the sample with this tag, and sends it. */
+void pcs_x_start(pcs_network *net, pcs_layer_rt *layer, int j, double value, uint32_t tag,
+		 int64_t now);
 void pcs_e_update(pcs_network *net, pcs_layer_rt *layer, int i, int64_t now, bool step);
 void pcs_deliver_up(pcs_network *net, int edge, int j, double v, uint32_t tag, int64_t now);
 void pcs_deliver_down(pcs_network *net, int edge, int i, double e, uint32_t tag, int64_t now);

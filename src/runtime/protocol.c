@@ -277,6 +277,19 @@ static void protocol_clamp(pcs_network *net, pcs_layer_rt *layer, int j, double 
 }
 
 
+static void protocol_start(pcs_network *net, pcs_layer_rt *layer, int j, double value,
+			   uint32_t tag, int64_t now)
+{
+	pcs_event ev = {.kind = PCS_EV_START, .edge = (uint16_t)layer->index,
+			.target = (uint32_t)j, .tag = tag, .value = value};
+
+	if (net->async == NULL || pcs_owner(net, layer->index, j) == pcs_tls_shard->index)
+		pcs_x_start(net, layer, j, value, tag, now);
+	else
+		pcs_send_to_owner(net, layer->index, j, now, &ev);
+}
+
+
 static void protocol_unclamp(pcs_network *net, pcs_layer_rt *layer, int j, int64_t now)
 {
 	pcs_event ev = {.kind = PCS_EV_UNCLAMP, .edge = (uint16_t)layer->index,
@@ -349,6 +362,16 @@ static void protocol_present(pcs_protocol *p, int64_t s, int64_t now)
 
 		for (int i = 0; i < target->size; i++)
 			protocol_clamp(net, target, i, i == cur->label ? 1.0 : 0.0, tag, now);
+	}
+
+	/* A free target layer that no edge predicts has no prediction to start
+	 * from: the stimulus sets it to its documented start value instead. */
+	if (cur->phase == PCS_PHASE_TEST && net->target_layer >= 0
+	    && net->layers[net->target_layer].e == NULL) {
+		pcs_layer_rt *target = &net->layers[net->target_layer];
+
+		for (int i = 0; i < target->size; i++)
+			protocol_start(net, target, i, target->spec->start_value, tag, now);
 	}
 }
 

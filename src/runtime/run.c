@@ -81,6 +81,9 @@ static void run_dispatch(void *vctx, const pcs_event *ev, int64_t now)
 	case PCS_EV_CLAMP:
 		pcs_x_clamp(net, &net->layers[ev->edge], (int)ev->target, ev->value, ev->tag, now);
 		break;
+	case PCS_EV_START:
+		pcs_x_start(net, &net->layers[ev->edge], (int)ev->target, ev->value, ev->tag, now);
+		break;
 	case PCS_EV_UNCLAMP:
 		pcs_x_unclamp(net, &net->layers[ev->edge], (int)ev->target, now);
 		break;

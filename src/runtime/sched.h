@@ -40,6 +40,7 @@ typedef enum pcs_event_kind {
 	PCS_EV_UNCLAMP,     /* free neuron `target` of layer `edge` */
 	PCS_EV_LEARNING_OFF,/* the receiving shard turns plasticity off */
 	PCS_EV_EPOCH_END,   /* the receiving shard writes its weights for epoch `target` */
+	PCS_EV_START,       /* neuron `target` of layer `edge` starts a sample at value (tag) */
 } pcs_event_kind;
 
 typedef struct pcs_event {
