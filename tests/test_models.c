@@ -174,6 +174,14 @@ static void models_expect_rows(const pcs_model *m, struct models_expect *ex)
 	}
 	for (int k = 0; k < m->n_edges; k++)
 		synapses += (int64_t)m->layers[m->edges[k].from].size * m->layers[m->edges[k].to].size;
+	/* Each error neuron's bias is one more row (pre = -1). */
+	for (int l = 0; l < m->n_layers; l++) {
+		bool predicted = false;
+
+		for (int k = 0; k < m->n_edges; k++)
+			predicted |= m->edges[k].to == l;
+		synapses += predicted ? m->layers[l].size : 0;
+	}
 	/* One checkpoint at the start and one at the end of every epoch. */
 	ex->weights = m->trace.weights == PCS_WEIGHTS_EPOCH ? (m->protocol.epochs + 1) * synapses : 0;
 

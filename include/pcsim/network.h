@@ -100,4 +100,23 @@ double pcs_network_feedback(const pcs_network *net, int edge, int post, int pre)
  */
 double pcs_network_feedback_angle(const pcs_network *net, int edge);
 
+/*
+ * Weight loading, for generation from a finished run: set W and biases,
+ * then pcs_network_mirror_feedback copies W^T into B of every edge with
+ * feedback and recomputes every row's sums.
+ */
+void pcs_network_set_weight(pcs_network *net, int edge, int post, int pre, double w);
+void pcs_network_set_bias(pcs_network *net, int layer, int idx, double b);
+void pcs_network_mirror_feedback(pcs_network *net);
+
+/*
+ * Generation: with plasticity off, clamps the target layer to the one-hot
+ * of labels[s] and frees the input layer, relaxes for `duration` time
+ * units per sample, and copies the input layer's settled x into
+ * images[s * input size ...]. Samples follow each other without a reset,
+ * each starting from its prediction like any sample.
+ */
+int pcs_network_generate(pcs_network *net, const int *labels, int n, double duration,
+			 double *images, pcs_error *err);
+
 #endif

@@ -33,6 +33,7 @@ void pcs_cli_report(const char *command, const pcs_error *err, int code);
 int pcs_cmd_run(int argc, char **argv);
 int pcs_cmd_check(int argc, char **argv);
 int pcs_cmd_bench(int argc, char **argv);
+int pcs_cmd_generate(int argc, char **argv);
 int pcs_cmd_sweep(int argc, char **argv);
 
 /*

@@ -16,6 +16,7 @@ static const char main_usage[] =
 	"  run MODEL      train and test a model file, writing traces to SQLite\n"
 	"  check MODEL    validate a model file and print its size and memory estimate\n"
 	"  bench          time models/fashion.ini (or a given model) without traces\n"
+	"  generate MODEL relax a trained model with its label clamped; PNG and table\n"
 	"  sweep MODEL    run a model over a grid of key values and seeds, in parallel,\n"
 	"                 into one trace database\n"
 	"\n"
@@ -84,6 +85,8 @@ int main(int argc, char **argv)
 		return pcs_cmd_check(argc - 1, argv + 1);
 	if (strcmp(argv[1], "bench") == 0)
 		return pcs_cmd_bench(argc - 1, argv + 1);
+	if (strcmp(argv[1], "generate") == 0)
+		return pcs_cmd_generate(argc - 1, argv + 1);
 	if (strcmp(argv[1], "sweep") == 0)
 		return pcs_cmd_sweep(argc - 1, argv + 1);
 	fprintf(stderr, "pcsim: unknown command '%s'; run `pcsim --help` for the list\n", argv[1]);

@@ -564,3 +564,42 @@ double pcs_network_feedback_angle(const pcs_network *net, int edge)
 	c = dot / sqrt(ww * bb);
 	return acos(c > 1.0 ? 1.0 : c < -1.0 ? -1.0 : c) * (180.0 / M_PI);
 }
+
+
+void pcs_network_set_weight(pcs_network *net, int edge, int post, int pre, double w)
+{
+	const pcs_edge_rt *e = &net->edges[edge];
+	pcs_row *row = &net->layers[e->to].e[post].rows[e->w_row];
+
+	if (row->scale != 1.0 || row->drive != 0.0)
+		pcs_row_rebuild(row);
+	row->base[pre] = w;
+}
+
+
+void pcs_network_set_bias(pcs_network *net, int layer, int idx, double b)
+{
+	if (net->layers[layer].e != NULL)
+		net->layers[layer].e[idx].bias = b;
+}
+
+
+void pcs_network_mirror_feedback(pcs_network *net)
+{
+	for (int k = 0; k < net->n_edges; k++) {
+		const pcs_edge_rt *e = &net->edges[k];
+		pcs_layer_rt *from = &net->layers[e->from], *to = &net->layers[e->to];
+
+		for (int i = 0; i < to->size; i++)
+			pcs_row_rebuild(&to->e[i].rows[e->w_row]);
+		for (int j = 0; e->b_row >= 0 && j < from->size; j++) {
+			pcs_row *row = &from->x[j].rows[e->b_row];
+
+			for (int i = 0; i < to->size; i++)
+				row->base[i] = pcs_network_weight(net, k, i, j);
+			row->scale = 1.0;
+			row->drive = 0.0;
+			pcs_row_rebuild(row);
+		}
+	}
+}

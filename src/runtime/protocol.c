@@ -198,6 +198,17 @@ void pcs_shard_trace_weights(pcs_shard *sh, int epoch)
 							 pcs_network_weight(net, k, i, j)) != 0)
 					net->trace_error = PCS_ETRACE;
 	}
+
+	/* Biases belong to error neurons, not edges: one row each, pre = -1,
+	 * under the first edge into the layer. */
+	for (int l = 0; l < net->n_layers; l++) {
+		pcs_layer_rt *layer = &net->layers[l];
+
+		for (int i = sh->lo[l]; layer->e != NULL && i < sh->hi[l]; i++)
+			if (pcs_net_trace_weight(net, epoch, layer->in_edges[0], i, -1,
+						 layer->e[i].bias) != 0)
+				net->trace_error = PCS_ETRACE;
+	}
 }
 
 

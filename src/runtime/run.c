@@ -613,3 +613,60 @@ int pcs_net_trace_angle(pcs_network *net, int epoch, int edge, double degrees)
 		uv_mutex_unlock(&net->async->trace_lock);
 	return rc;
 }
+
+
+/* Runs shard 0's events due before tick end, in order. */
+static void run_until(pcs_network *net, int64_t end)
+{
+	pcs_shard *sh = &net->shards[0];
+	pcs_event ev;
+
+	while (pcs_sched_next_tick(sh->sched) < end && !sh->diverged && !sh->failed) {
+		pcs_sched_pop(sh->sched, &ev);
+		sh->events++;
+		run_dispatch(&(run_ctx){.net = net}, &ev, pcs_sched_now(sh->sched));
+	}
+}
+
+
+int pcs_network_generate(pcs_network *net, const int *labels, int n, double duration,
+			 double *images, pcs_error *err)
+{
+	pcs_layer_rt *input = &net->layers[net->input_layer];
+	pcs_layer_rt *target;
+	int64_t span = pcs_ticks(duration);
+	pcs_shard *sh = &net->shards[0];
+
+	if (net->target_layer < 0)
+		return pcs_error_set(err, PCS_EMODEL, "%s: generation needs a layer with clamp = target",
+				     net->model->path);
+	if (net->n_shards != 1 || span < 1)
+		return pcs_error_set(err, PCS_EINVAL, "generation needs one shard and a duration > 0");
+	target = &net->layers[net->target_layer];
+	pcs_tls_shard = sh;
+	sh->learning = false;
+	net->lockstep = false;
+	net->trace = NULL;
+	net->send_threshold = net->model->dynamics.send_threshold;
+	net->divergence_limit = net->model->dynamics.divergence_limit;
+	run_prepare_shard(net, sh);
+	sh->learning = false;
+
+	for (int s = 0; s < n; s++) {
+		int64_t t_on = span * s;
+		uint32_t tag = (uint32_t)(s + 1);
+
+		run_until(net, t_on);
+		for (int i = 0; i < target->size; i++)
+			pcs_x_clamp(net, target, i, i == labels[s] ? 1.0 : 0.0, tag, t_on);
+		for (int j = 0; s == 0 && j < input->size; j++)
+			pcs_x_unclamp(net, input, j, t_on);
+		run_until(net, t_on + span);
+		if (sh->diverged)
+			return pcs_error_set(err, PCS_EDIVERGED, "generation diverged for label %d; "
+					     "reduce dynamics.dt", labels[s]);
+		for (int j = 0; j < input->size; j++)
+			images[(size_t)s * input->size + j] = input->x[j].x;
+	}
+	return sh->failed ? pcs_error_set(err, PCS_ENOMEM, "out of memory during generation") : 0;
+}
