@@ -446,6 +446,59 @@ START_TEST(models_generative_classifies)
 END_TEST
 
 
+/* Runs models/fashion-latent.ini with the overrides; returns its mean test energy. */
+static double models_latent_test_energy(const char *const *overrides, int n)
+{
+	char path[PCS_PATH_MAX];
+	pcs_model m;
+	pcs_dataset train, test;
+	pcs_network *net;
+	pcs_run_result result;
+	pcs_error err = {0};
+
+	snprintf(path, sizeof path, "%s/models/fashion-latent.ini", getenv("PCS_SOURCE_ROOT"));
+	ck_assert_msg(pcs_model_load(&m, path, overrides, n, &err) == 0, "%s", err.msg);
+	if (access(m.data.train_images, R_OK) != 0) {
+		pcs_model_free(&m);
+		return -1.0;
+	}
+	ck_assert_msg(pcs_data_load(&m.data, &train, &test, &err) == 0, "%s", err.msg);
+	ck_assert_msg(pcs_network_create(&net, &m, &train, &test, &err) == 0, "%s", err.msg);
+	ck_assert_msg(pcs_network_run(net, NULL, "{}", NULL, &result, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(result.test_count, 200);
+	pcs_network_destroy(net);
+	pcs_dataset_free(&train);
+	pcs_dataset_free(&test);
+	pcs_model_free(&m);
+	return result.test_energy;
+}
+
+
+/*
+ * The latent model learns without labels: after one epoch its reconstruction
+ * error on test images (the image layer's energy after relaxation) is less
+ * than a fifth of the error of the same network before training.
+ */
+START_TEST(models_latent_reconstructs)
+{
+	static const char *const trained[] = {"data.train_count=500", "data.test_count=200"};
+	static const char *const untrained[] = {"data.train_count=500", "data.test_count=200",
+						"protocol.epochs=0"};
+	double before = models_latent_test_energy(untrained, 3);
+	double after;
+
+	if (before < 0) {
+		fputs("models_latent_reconstructs: Fashion-MNIST is not installed; skipped\n", stderr);
+		return;
+	}
+	after = models_latent_test_energy(trained, 2);
+	ck_assert_double_gt(before, 0.0);
+	ck_assert_msg(after < 0.2 * before, "reconstruction error %.4f after training, %.4f before",
+		      after, before);
+}
+END_TEST
+
+
 static Suite *models_suite(void)
 {
 	const char *root = getenv("PCS_SOURCE_ROOT");
@@ -463,6 +516,7 @@ static Suite *models_suite(void)
 	tcase_add_loop_test(all, models_file_runs, 0, (int)models_found.gl_pathc);
 	tcase_add_test(all, models_fashion_async_close);
 	tcase_add_test(all, models_generative_classifies);
+	tcase_add_test(all, models_latent_reconstructs);
 	suite_add_tcase(suite, all);
 	return suite;
 }

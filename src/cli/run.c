@@ -100,6 +100,15 @@ static double run_dense_macs(const pcs_model *m, const pcs_run_result *r)
 }
 
 
+static bool run_has_target(const pcs_model *m)
+{
+	for (int l = 0; l < m->n_layers; l++)
+		if (m->layers[l].clamp == PCS_CLAMP_TARGET)
+			return true;
+	return false;
+}
+
+
 static void run_print_summary(const pcs_model *m, const pcs_run_result *r, double load_s,
 			      const char *db)
 {
@@ -118,9 +127,13 @@ static void run_print_summary(const pcs_model *m, const pcs_run_result *r, doubl
 	if (r->epochs_done > 64)
 		printf("epoch %-7d train accuracy %.4f  mean energy %.6g\n", r->epochs_done,
 		       r->last_train_accuracy, r->last_train_energy);
-	if (r->test_accuracy >= 0)
+	if (r->test_accuracy >= 0 && run_has_target(m))
 		printf("test          accuracy %.4f on %lld samples  mean energy %.6g\n",
 		       r->test_accuracy, (long long)r->test_count, r->test_energy);
+	else if (r->test_accuracy >= 0)
+		printf("test          reconstruction error %.6g on %lld samples (mean energy F "
+		       "after relaxation, no target layer)\n", r->test_energy,
+		       (long long)r->test_count);
 	for (int k = 0; k < m->n_edges; k++)
 		if (!isnan(r->feedback_angle[k]))
 			printf("feedback      edge %s -> %s (%s): %.2f degrees between B and W^T\n",

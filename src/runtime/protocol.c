@@ -375,14 +375,18 @@ static void protocol_present(pcs_protocol *p, int64_t s, int64_t now)
 			protocol_clamp(net, target, i, i == cur->label ? 1.0 : 0.0, tag, now);
 	}
 
-	/* A free target layer that no edge predicts has no prediction to start
-	 * from: the stimulus sets it to its documented start value instead. */
-	if (cur->phase == PCS_PHASE_TEST && net->target_layer >= 0
-	    && net->layers[net->target_layer].e == NULL) {
-		pcs_layer_rt *target = &net->layers[net->target_layer];
+	/* A free layer that no edge predicts (a generative model's label at
+	 * test, a latent layer) has no prediction to start from: unless its
+	 * start is keep, the stimulus sets it to its start_value. Clamped
+	 * neurons ignore this. */
+	for (int l = 0; l < net->n_layers; l++) {
+		pcs_layer_rt *layer = &net->layers[l];
 
-		for (int i = 0; i < target->size; i++)
-			protocol_start(net, target, i, target->spec->start_value, tag, now);
+		if (layer->e != NULL || layer->spec->clamp == PCS_CLAMP_INPUT
+		    || layer->spec->start == PCS_START_KEEP)
+			continue;
+		for (int i = 0; i < layer->size; i++)
+			protocol_start(net, layer, i, layer->spec->start_value, tag, now);
 	}
 }
 

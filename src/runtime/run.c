@@ -533,6 +533,7 @@ int pcs_network_run(pcs_network *net, pcs_trace *trace, const char *params,
 			{"neuron_steps", (double)result->neuron_steps},
 			{"synaptic_events", (double)result->synaptic_events},
 			{"wall_seconds", result->wall_seconds},
+			{"test_energy", result->test_energy},
 		};
 
 		for (size_t c = 0; c < sizeof counters / sizeof counters[0]; c++)

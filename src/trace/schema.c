@@ -68,7 +68,9 @@ static const char trace_views_sql[] =
 	" GROUP BY v.run_id, l.name, n.kind;";
 
 /*
- * One row per run. The final energy and mean settle time come from the test
+ * One row per run. test_accuracy is NULL when no test sample has a
+ * prediction (a model without a target layer). The final energy and mean
+ * settle time come from the test
  * samples, or from the last training epoch of a run without a test phase.
  * Counter rows of one name add up, and a missing counter reads as 0.
  */
@@ -77,7 +79,8 @@ static const char trace_run_summary_sql[] =
 	" WITH per_run AS ("
 	"   SELECT run_id, COUNT(*) AS samples,"
 	"     SUM(phase = 'test') AS test_samples,"
-	"     AVG(CASE WHEN phase = 'test' THEN predicted = label END) AS test_accuracy,"
+	"     CASE WHEN MAX(CASE WHEN phase = 'test' THEN predicted END) < 0 THEN NULL"
+	"       ELSE AVG(CASE WHEN phase = 'test' THEN predicted = label END) END AS test_accuracy,"
 	"     MAX(CASE WHEN phase = 'train' THEN epoch END) AS last_epoch"
 	"   FROM samples GROUP BY run_id),"
 	" final_samples AS ("
