@@ -2,7 +2,7 @@
 /*
  * `pcsim generate`: loads the weights of a finished run from its trace
  * database, clamps the label layer, frees the sensory layer, keeps the
- * weights fixed and relaxes; the settled sensory layers go to a PNG grid
+ * weights fixed and relaxes. The settled sensory layers go to a PNG grid
  * (one row per label, one column per sample) and to the `generated` table.
  */
 #include <math.h>
