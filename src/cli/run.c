@@ -100,6 +100,17 @@ static double run_dense_macs(const pcs_model *m, const pcs_run_result *r)
 }
 
 
+/* Training accuracy is NAN when the target layer makes no prediction (a
+ * generative or latent model). */
+static void run_print_epoch(int epoch, double accuracy, double energy)
+{
+	if (isnan(accuracy))
+		printf("epoch %-7d train accuracy n/a  mean energy %.6g\n", epoch, energy);
+	else
+		printf("epoch %-7d train accuracy %.4f  mean energy %.6g\n", epoch, accuracy, energy);
+}
+
+
 static bool run_has_target(const pcs_model *m)
 {
 	for (int l = 0; l < m->n_layers; l++)
@@ -119,14 +130,12 @@ static void run_print_summary(const pcs_model *m, const pcs_run_result *r, doubl
 	       m->runtime.mode == PCS_MODE_LOCKSTEP ? "lockstep" : "deterministic",
 	       m->protocol.learning == PCS_LEARNING_PHASED ? "phased" : "continuous");
 	for (int e = 0; e < r->epochs_done && e < 64; e++)
-		printf("epoch %-7d train accuracy %.4f  mean energy %.6g\n", e + 1,
-		       r->train_accuracy[e], r->train_energy[e]);
+		run_print_epoch(e + 1, r->train_accuracy[e], r->train_energy[e]);
 	if (r->epochs_done > 65)
 		printf("...           epochs 65 to %d: see the accuracy_per_epoch view\n",
 		       r->epochs_done - 1);
 	if (r->epochs_done > 64)
-		printf("epoch %-7d train accuracy %.4f  mean energy %.6g\n", r->epochs_done,
-		       r->last_train_accuracy, r->last_train_energy);
+		run_print_epoch(r->epochs_done, r->last_train_accuracy, r->last_train_energy);
 	if (r->test_accuracy >= 0 && run_has_target(m))
 		printf("test          accuracy %.4f on %lld samples  mean energy %.6g\n",
 		       r->test_accuracy, (long long)r->test_count, r->test_energy);

@@ -261,7 +261,9 @@ static void protocol_end_epoch(pcs_protocol *p, int64_t now)
 
 	protocol_broadcast(net, &(pcs_event){.kind = PCS_EV_EPOCH_END, .target = (uint32_t)e}, now,
 			   pcs_shard_end_epoch);
-	p->last_train_accuracy = (double)p->epoch_correct / (double)p->epoch_count;
+	/* Without error neurons at the target there is no prediction to score. */
+	p->last_train_accuracy = net->target_layer >= 0 && net->layers[net->target_layer].e != NULL
+		? (double)p->epoch_correct / (double)p->epoch_count : NAN;
 	p->last_train_energy = p->epoch_energy / (double)p->epoch_count;
 	if (e <= PCS_MAX_REPORTED_EPOCHS) {
 		p->train_accuracy[e - 1] = p->last_train_accuracy;
