@@ -429,6 +429,9 @@ static int generate_run(const generate_args *g, pcs_model *m, sqlite3 *db, pcs_e
 		rc = generate_find_run(db, g->db, &run_id, &epoch, err);
 	if (rc == 0)
 		rc = generate_check_layers(db, m, run_id, g->db, err);
+	/* Generation relaxes one sample at a time on one loop, whatever
+	 * scheduler the model trained with. */
+	m->runtime.mode = PCS_MODE_DETERMINISTIC;
 	if (rc == 0)
 		rc = pcs_network_create(&net, m, NULL, NULL, err);
 	if (rc == 0)
