@@ -464,6 +464,10 @@ START_TEST(model_error_new_keys)
 	expect_line_error(BASE "[runtime]\nmode = async\n[protocol]\nlearning = phased\n", "[protocol]",
 			  "protocol.learning = phased");
 	expect_line_error(BASE "[runtime]\nworkers = 0\n", "workers", "runtime.workers");
+	expect_line_error(BASE "[runtime]\nmode = async\nmax_skew = 6\n", "[runtime]",
+			  "exceeds dynamics.presentation");
+	expect_line_error(BASE "[dynamics]\nplasticity = settled\n[protocol]\nlearning = phased\n",
+			  "[protocol]", "no effect");
 	expect_line_error(BASE "[runtime]\nmax_skew = 0\n", "max_skew", "runtime.max_skew");
 	expect_line_error(BASE "[dynamics]\njitter = 1\n", "jitter", "dynamics.jitter");
 	expect_line_error(BASE "[dynamics]\ntau_x_distribution = gamma\n", "gamma",

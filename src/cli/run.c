@@ -204,17 +204,16 @@ static int run_model(const cli_model_args *args, bool db_enabled, bool json, con
 	if (rc == 0)
 		rc = pcs_network_create(&net, &model, &train, &test, &err);
 	if (rc == 0) {
-		options.handle_signals = true;
+		/* The handler installed before loading stays for the whole run, so
+		 * a second signal cannot hit a default action between libuv's
+		 * watchers closing and the trace closing; the run polls the flag. */
+		options.handle_signals = false;
 		options.interrupted = (const volatile int *)&run_early_signal;
 		options.progress_interval = 0.2;
 		if (!args->quiet && !json && isatty(STDERR_FILENO))
 			options.progress = run_progress_cb;
 		pcs_cli_params_json(args->overrides, args->n_overrides, params, sizeof params);
 		rc = pcs_network_run(net, trace, params, &options, &result, &err);
-
-		/* libuv restored the default actions when its watchers closed, so
-		 * catch signals again: closing the trace must not be cut short. */
-		run_catch_early_signals();
 		if (options.progress != NULL)
 			fputs("\n", stderr);
 		if (json)

@@ -298,6 +298,23 @@ static int check_heterogeneity(model_parser *parser)
 	int rc = check_spread(parser, line, "dynamics.tau_x", d->tau_x_distribution, d->tau_x_spread);
 
 	if (rc == 0 && m->runtime.mode == PCS_MODE_ASYNC
+	    && m->runtime.max_skew > m->dynamics.presentation) {
+		model_location at = { .line = parser->singleton_line[MODEL_KIND_RUNTIME] };
+
+		return model_fail(parser, &at, "runtime.max_skew = %g exceeds dynamics.presentation "
+				  "= %g: a worker could run whole samples ahead and queue their "
+				  "messages without bound; use at most one presentation",
+				  m->runtime.max_skew, m->dynamics.presentation);
+	}
+	if (rc == 0 && m->protocol.learning == PCS_LEARNING_PHASED
+	    && m->dynamics.plasticity == PCS_PLASTICITY_SETTLED) {
+		model_location at = { .line = parser->singleton_line[MODEL_KIND_PROTOCOL] };
+
+		return model_fail(parser, &at, "protocol.learning = phased applies one global update "
+				  "per sample, so dynamics.plasticity = settled would have no effect; "
+				  "use continuous learning with settled plasticity");
+	}
+	if (rc == 0 && m->runtime.mode == PCS_MODE_ASYNC
 	    && m->protocol.learning == PCS_LEARNING_PHASED) {
 		model_location at = { .line = parser->singleton_line[MODEL_KIND_PROTOCOL] };
 

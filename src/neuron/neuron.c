@@ -460,7 +460,9 @@ void pcs_e_commit(pcs_network *net, pcs_layer_rt *layer, int i, double e, int64_
 
 void pcs_lesion(pcs_network *net, pcs_layer_rt *layer, int64_t now)
 {
-	for (int j = 0; j < layer->size; j++) {
+	const pcs_shard *sh = pcs_tls_shard;
+
+	for (int j = sh->lo[layer->index]; j < sh->hi[layer->index]; j++) {
 		pcs_xneuron *xn = &layer->x[j];
 
 		if (xn->lesion_tick != now)

@@ -97,11 +97,19 @@ static double net_inherit_value(double layer, double model)
 }
 
 
+/* Time units, bounded to what int64 ticks count: a draw of a wide
+ * distribution is clamped to [1e-9, 1e9] time units. */
+static double net_draw_time(pcs_distribution d, double m, double s, pcs_rng *rng)
+{
+	double t = net_draw(d, m, s, rng);
+
+	return t < 1e-9 ? 1e-9 : t > 1e9 ? 1e9 : t;
+}
+
+
 static int64_t net_draw_ticks(pcs_distribution d, double m, double s, pcs_rng *rng)
 {
-	int64_t t = pcs_ticks(net_draw(d, m, s, rng));
-
-	return t < 1 ? 1 : t;
+	return pcs_ticks(net_draw_time(d, m, s, rng));
 }
 
 
@@ -134,7 +142,7 @@ static void net_draw_neurons(pcs_network *net, const pcs_model *m)
 		for (int j = 0; j < layer->size; j++) {
 			pcs_xneuron *xn = &layer->x[j];
 
-			xn->tau_inv = 1.0 / net_draw(dist_x, 1.0 / layer->tau_x_inv, spread_x, &tau_rng);
+			xn->tau_inv = 1.0 / net_draw_time(dist_x, 1.0 / layer->tau_x_inv, spread_x, &tau_rng);
 			xn->dt = net_draw_ticks(dist_dt, mean_dt, spread_dt, &dt_rng);
 			xn->h = xn->dt;
 			xn->lesion_tick = INT64_MAX;
@@ -143,7 +151,7 @@ static void net_draw_neurons(pcs_network *net, const pcs_model *m)
 			pcs_eneuron *en = &layer->e[i];
 
 			en->tau_inv = layer->tau_e_inv > 0.0
-				? 1.0 / net_draw(dist_e, 1.0 / layer->tau_e_inv, spread_e, &tau_e_rng) : 0.0;
+				? 1.0 / net_draw_time(dist_e, 1.0 / layer->tau_e_inv, spread_e, &tau_e_rng) : 0.0;
 			en->dt = net_draw_ticks(dist_dt, mean_dt, spread_dt, &dt_e_rng);
 			en->h = en->dt;
 		}
@@ -196,10 +204,10 @@ static int net_draw_delays(pcs_network *net, int k, uint64_t seed)
 	pcs_rng_seed_sub(&down, seed, PCS_STREAM_DELAYS, 2 * (uint64_t)k + 1);
 	for (int j = 0; j < n_from; j++)
 		edge->delay_up[j] = s->delay > 0.0
-			? pcs_ticks(net_draw(s->delay_distribution, s->delay, s->delay_spread, &up)) : 0;
+			? net_draw_ticks(s->delay_distribution, s->delay, s->delay_spread, &up) : 0;
 	for (int i = 0; i < n_to; i++)
 		edge->delay_down[i] = s->delay > 0.0
-			? pcs_ticks(net_draw(s->delay_distribution, s->delay, s->delay_spread, &down)) : 0;
+			? net_draw_ticks(s->delay_distribution, s->delay, s->delay_spread, &down) : 0;
 	edge->loss = s->loss;
 	return 0;
 }

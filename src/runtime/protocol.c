@@ -259,8 +259,12 @@ static void protocol_end_epoch(pcs_protocol *p, int64_t now)
 	pcs_network *net = p->net;
 	int e = p->current.epoch;
 
-	protocol_broadcast(net, &(pcs_event){.kind = PCS_EV_EPOCH_END, .target = (uint32_t)e}, now,
-			   pcs_shard_end_epoch);
+	/* In async mode the run stops right after the last epoch when no test
+	 * follows, before other shards could handle the message; the run then
+	 * writes that checkpoint itself after the threads stop. */
+	if (net->async == NULL || e < p->epochs || p->n_test > 0)
+		protocol_broadcast(net, &(pcs_event){.kind = PCS_EV_EPOCH_END, .target = (uint32_t)e},
+				   now, pcs_shard_end_epoch);
 	/* Without error neurons at the target there is no prediction to score. */
 	p->last_train_accuracy = net->target_layer >= 0 && net->layers[net->target_layer].e != NULL
 		? (double)p->epoch_correct / (double)p->epoch_count : NAN;
@@ -431,6 +435,8 @@ static void monitor_record(pcs_protocol *p, int64_t now)
 		if (net->layers[l].e == NULL)
 			continue;
 		energy = net->async != NULL ? pcs_async_read_energy(net, l) : pcs_tls_shard->energy[l];
+		/* A sum of squares kept incrementally can round a hair below 0. */
+		energy = fmax(energy, 0.0);
 		f += energy;
 		if (net->model->trace.energy && net->trace != NULL)
 			pcs_net_trace_energy(net, s->seq, pcs_time(now), l, energy);

@@ -517,6 +517,14 @@ int pcs_network_run(pcs_network *net, pcs_trace *trace, const char *params,
 	result->status = status;
 	for (int k = 0; k < PCS_MAX_EDGES; k++)
 		result->feedback_angle[k] = k < net->n_edges ? pcs_network_feedback_angle(net, k) : NAN;
+	if (a != NULL && trace != NULL && ctx.protocol.epochs_done > 0
+	    && ctx.protocol.epochs_done == ctx.protocol.epochs && ctx.protocol.n_test == 0) {
+		for (int s = 0; s < net->n_shards; s++) {
+			pcs_tls_shard = &net->shards[s];
+			pcs_shard_end_epoch(pcs_tls_shard, &(pcs_event){.target = (uint32_t)ctx.protocol.epochs},
+					    pcs_sched_now(pcs_tls_shard->sched));
+		}
+	}
 	if (a != NULL && trace != NULL && ctx.protocol.epochs_done > 0)
 		pcs_trace_feedback_angles(net, ctx.protocol.epochs_done);
 	pcs_protocol_free(&ctx.protocol);
