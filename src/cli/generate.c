@@ -246,7 +246,7 @@ static png_byte generate_gray(double v, double lo, double hi)
 {
 	double g = hi > lo ? (v - lo) / (hi - lo) : 0.0;
 
-	return (png_byte)lround(255.0 * (g < 0.0 ? 0.0 : g > 1.0 ? 1.0 : g));
+	return (png_byte)lround(255.0 * fmin(fmax(g, 0.0), 1.0));
 }
 
 

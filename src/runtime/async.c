@@ -266,8 +266,8 @@ static void async_idle_cb(uv_idle_t *handle)
 	async_drain(sh, a->dispatch, a->dispatch_ctx);
 
 	/* The other clocks only grow, so a bound read once stays valid until
-	 * the queue passes it; re-reading per event would bounce their cache
-	 * lines between cores. Our own clock is published every 64 events. */
+	 * the queue passes it. Re-reading it per event would bounce the clocks'
+	 * cache lines between cores. This shard publishes every 64 events. */
 	int64_t limit = INT64_MIN;
 
 	for (int n = 0; n < ASYNC_SLICE_EVENTS; n++) {
@@ -299,8 +299,9 @@ static void async_idle_cb(uv_idle_t *handle)
 	if (sh->diverged || sh->failed)
 		pcs_async_stop(sh->net);
 
-	/* Sleep on the skew bound (or an empty queue) until woken; check once
-	 * more after raising the flag so a wake-up sent meanwhile is not lost. */
+	/* Sleep on the skew bound (or an empty queue) until woken. The bound is
+	 * checked once more after the flag is raised, so that a wake-up sent
+	 * in between is not lost. */
 	if (blocked || pcs_sched_next_tick(sh->sched) == INT64_MAX) {
 		atomic_store(&as->waiting, true);
 		if (!blocked || !async_may_run(sh, pcs_sched_next_tick(sh->sched))) {

@@ -103,7 +103,7 @@ static double net_draw_time(pcs_distribution d, double m, double s, pcs_rng *rng
 {
 	double t = net_draw(d, m, s, rng);
 
-	return t < 1e-9 ? 1e-9 : t > 1e9 ? 1e9 : t;
+	return fmin(fmax(t, 1e-9), 1e9);
 }
 
 
@@ -570,7 +570,7 @@ double pcs_network_feedback_angle(const pcs_network *net, int edge)
 	if (ww == 0.0 || bb == 0.0)
 		return NAN;
 	c = dot / sqrt(ww * bb);
-	return acos(c > 1.0 ? 1.0 : c < -1.0 ? -1.0 : c) * (180.0 / M_PI);
+	return acos(fmin(fmax(c, -1.0), 1.0)) * (180.0 / M_PI);
 }
 
 

@@ -259,9 +259,9 @@ static void protocol_end_epoch(pcs_protocol *p, int64_t now)
 	pcs_network *net = p->net;
 	int e = p->current.epoch;
 
-	/* In async mode the run stops right after the last epoch when no test
-	 * follows, before other shards could handle the message; the run then
-	 * writes that checkpoint itself after the threads stop. */
+	/* In async mode without a test pass, the run stops right after the
+	 * last epoch, before the other shards could handle this message. The
+	 * run then writes that checkpoint itself after the threads stop. */
 	if (net->async == NULL || e < p->epochs || p->n_test > 0)
 		protocol_broadcast(net, &(pcs_event){.kind = PCS_EV_EPOCH_END, .target = (uint32_t)e},
 				   now, pcs_shard_end_epoch);

@@ -312,10 +312,10 @@ static void run_prepare_shard(pcs_network *net, pcs_shard *sh)
 
 
 /*
- * Runs the loop of the calling thread: in deterministic and lockstep mode
- * it drains shard 0's queue from an idle handle; in async mode the shards
- * run on their own threads and this loop only watches signals, reports
- * progress and waits for them to stop.
+ * Runs the loop of the calling thread. In deterministic and lockstep mode
+ * it drains shard 0's queue from an idle handle. In async mode the shards
+ * run on their own threads, and this loop only reports progress, watches
+ * for an interrupt and waits for the shards to stop.
  */
 static int run_loop(run_ctx *ctx, pcs_async *a, pcs_error *err)
 {
