@@ -209,9 +209,11 @@ static int check_presentation(model_parser *parser)
 	for (int i = 0; i < model->n_layers; i++) {
 		const pcs_layer_spec *layer = &model->layers[i];
 
+		model_location layer_at = { .line = layer->line, .override = NULL };
+
 		if (model->runtime.mode == PCS_MODE_LOCKSTEP && layer->dt > 0
 		    && layer->dt != model->dynamics.dt)
-			return model_fail(parser, &at, "layer %s.dt = %g differs from dynamics.dt = %g, "
+			return model_fail(parser, &layer_at, "layer %s.dt = %.10g differs from dynamics.dt = %.10g, "
 					  "but runtime.mode = lockstep steps every neuron with one dt; "
 					  "remove the layer's dt or use runtime.mode = deterministic",
 					  layer->name, layer->dt, model->dynamics.dt);
@@ -228,8 +230,10 @@ static int check_presentation(model_parser *parser)
 	for (int k = 0; model->runtime.mode == PCS_MODE_LOCKSTEP && k < model->n_edges; k++) {
 		double steps = model->edges[k].delay / model->dynamics.dt;
 
+		model_location edge_at = { .line = model->edges[k].line, .override = NULL };
+
 		if (fabs(steps - round(steps)) > 1e-9 * fmax(1.0, steps))
-			return model_fail(parser, &at, "edge %s -> %s has delay = %g, which is not a "
+			return model_fail(parser, &edge_at, "edge %s -> %s has delay = %.10g, which is not a "
 					  "whole number of steps of dynamics.dt = %g as runtime.mode = "
 					  "lockstep needs",
 					  model->layers[model->edges[k].from].name,
