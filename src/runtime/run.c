@@ -1,18 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The deterministic scheduler on a libuv loop.
+ * The run driver: the deterministic and lockstep schedulers on one libuv
+ * loop, the start and stop of the async worker threads (async.c), the
+ * dispatch of events to the actors, and the generation driver.
  *
- * One loop, virtual time. An idle handle drains the event queue in slices
- * of at most RUN_SLICE_EVENTS events, in (time, sequence number) order, so
- * the loop stays responsive: between slices libuv runs the progress timer
- * and the SIGINT/SIGTERM watchers. Wall-clock time never influences what
- * the neurons compute, so the same model, data and seed give bit-identical
- * traces.
+ * Deterministic and lockstep: one loop, virtual time. An idle handle
+ * drains shard 0's event queue in slices of at most RUN_SLICE_EVENTS
+ * events, in (time, sequence number) order, so the loop stays responsive:
+ * between slices libuv runs the progress timer, and the slice checks the
+ * caller's interrupt flag (or the SIGINT/SIGTERM watchers when asked to
+ * handle signals). Wall-clock time never influences what the neurons
+ * compute, so the same model, data and seed give bit-identical traces.
  *
  * Run states:
  *     running --protocol done--> finished
  *     running --|x| or |e| over the limit--> diverged
- *     running --SIGINT/SIGTERM--> interrupted
+ *     running --interrupt flag, SIGINT or SIGTERM--> interrupted
  *     running --trace or allocation failure--> failed
  * Every exit path sets the run status in the trace database.
  */
