@@ -164,7 +164,7 @@ typedef struct pcs_data_spec {
 	char test_labels[PCS_PATH_MAX];
 	char train_csv[PCS_PATH_MAX];    /* csv: feature columns, then the label column */
 	char test_csv[PCS_PATH_MAX];
-	bool csv_header;                 /* first CSV line holds column names */
+	bool csv_header;                 /* first CSV line contains column names */
 	int pool;                        /* idx: average pooling factor, >= 1, divides rows and cols */
 	int train_count;                 /* 0 = all */
 	int test_count;                  /* 0 = all */

@@ -3,7 +3,7 @@
  * The trace database: a SQLite file with the schema of docs/traces.md,
  * written by one writer thread that owns the connection. Simulation code
  * hands it rows through a queue and never waits on disk, except when the
- * queue holds more than its bound (back-pressure rather than unbounded
+ * queue contains more than its bound (back-pressure rather than unbounded
  * memory). The writer commits in batches (by row count or elapsed time) in
  * WAL mode with synchronous=NORMAL, so a run that stops leaves everything
  * committed so far readable.

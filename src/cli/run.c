@@ -204,9 +204,9 @@ static int run_model(const cli_model_args *args, bool db_enabled, bool json, con
 	if (rc == 0)
 		rc = pcs_network_create(&net, &model, &train, &test, &err);
 	if (rc == 0) {
-		/* The handler installed before loading stays for the whole run, so
-		 * a second signal cannot hit a default action between libuv's
-		 * watchers closing and the trace closing; the run polls the flag. */
+		/* The handler installed before loading stays for the whole run, and
+		 * the run polls its flag. A second signal therefore never meets a
+		 * default action while the trace closes. */
 		options.handle_signals = false;
 		options.interrupted = (const volatile int *)&run_early_signal;
 		options.progress_interval = 0.2;

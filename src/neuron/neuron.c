@@ -20,8 +20,8 @@
  * its value stems from: the clamp's tag, or the tag at which it took a
  * complete start value. An error neuron keeps the newest tag among the
  * predictions it received (never from feedback, which may run ahead of the
- * input when edges have delays), counts the synapses that already carry
- * it, and tells its partner whether its prediction is complete: every
+ * input when edges have delays). It counts the synapses that already carry
+ * it and sends its partner a flag: the prediction is complete when every
  * predicting neuron has reported the new sample. With delays, per-neuron
  * delays or several worker threads the inputs of one sample arrive in
  * pieces. A free neuron whose own error neuron first reports a newer tag

@@ -16,8 +16,9 @@
  * runtime.max_skew = S, a shard does not run an event at tick T while
  * another shard that owns neurons it exchanges messages with (every other
  * shard, since layers are dense and split across all shards) publishes a
- * clock below T - S. The shard with the smallest clock can always run, so
- * the bound cannot deadlock. A blocked shard sleeps until another shard
+ * clock below T - S. The shard with the smallest clock always passes this
+ * check, because every other clock is at least its own, and it wakes the
+ * waiting shards after each slice. So the bound cannot deadlock. A blocked shard sleeps until another shard
  * publishes a new clock and wakes it.
  *
  * Shard 0 runs the protocol actor and the monitor. It reads the other

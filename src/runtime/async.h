@@ -16,7 +16,7 @@ typedef struct pcs_async {
 	int64_t max_skew;              /* ticks */
 	pcs_dispatch_fn dispatch;
 	void *dispatch_ctx;
-	uv_async_t main_wake;          /* tells the main loop that the shards stop */
+	uv_async_t main_wake;          /* wakes the main loop when the shards stop */
 	uv_mutex_t trace_lock;         /* pcs_trace has one producer at a time */
 } pcs_async;
 

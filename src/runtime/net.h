@@ -6,7 +6,7 @@
  * run lives in the layer and edge structs.
  *
  * Ownership: an error neuron owns one W row per incoming edge (over the
- * predicting layer's neurons) and its bias; a representational neuron owns
+ * predicting layer's neurons) and its bias. A representational neuron owns
  * one B row per outgoing edge (over the predicted layer's error neurons).
  * Neurons of a clamp=input layer are never free, so they hold no B rows and
  * error neurons send them nothing.

@@ -6,10 +6,10 @@
  *
  * Deterministic and lockstep: one loop, virtual time. An idle handle
  * drains shard 0's event queue in slices of at most RUN_SLICE_EVENTS
- * events, in (time, sequence number) order, so the loop stays responsive:
- * between slices libuv runs the progress timer, and the slice checks the
- * caller's interrupt flag (or the SIGINT/SIGTERM watchers when asked to
- * handle signals). Wall-clock time never influences what the neurons
+ * events, in (time, sequence number) order. The loop stays responsive:
+ * between slices libuv runs the progress timer and the SIGINT/SIGTERM
+ * watchers (when asked to handle signals), and each slice ends with a
+ * check of the caller's interrupt flag. Wall-clock time never influences what the neurons
  * compute, so the same model, data and seed give bit-identical traces.
  *
  * Run states:

@@ -12,8 +12,8 @@
  * current tick while it is being processed (they run after every event
  * already queued for it).
  *
- * Structure: one bucket per distinct pending tick, each a FIFO array; a
- * binary min-heap orders the buckets and a hash table finds the bucket of
+ * Structure: one bucket per distinct pending tick, each a FIFO array. A
+ * binary min-heap orders the buckets, and a hash table finds the bucket of
  * a tick. When most neurons share a step size there are few buckets, so a
  * push is O(1) and the heap cost is paid once per distinct time, not once
  * per event.

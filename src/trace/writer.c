@@ -124,7 +124,7 @@ static void writer_bind_text(sqlite3_stmt *stmt, int index, const char *text)
 }
 
 
-/* Binds NULL for NaN: SQLite would store NULL anyway, this says so. */
+/* Binds NULL for NaN explicitly, as SQLite would store NULL for it anyway. */
 static void writer_bind_optional(sqlite3_stmt *stmt, int index, double value)
 {
 	if (isnan(value))
